@@ -1,0 +1,414 @@
+# SPDX-License-Identifier: MIT
+#
+# kslab: a Linux-kernel-style slab allocator for userspace.
+#
+# Targets:
+#   all (default)  libkslab.a, libkslab.so.0 (+ libkslab.so), kslab.pc,
+#                  the selftests and tools/demo, in the output directory
+#   test           build and run the selftests; the last line reads
+#                  "selftests: N passed, M failed, K skipped"
+#   run            build and run tools/demo
+#   bench          build tools/bench/bench and run tools/bench/run.sh
+#   lint           checkpatch.pl and cppcheck over the C sources
+#   install        library, include/kslab/*.h and kslab.pc into
+#                  $(DESTDIR)$(PREFIX); uninstall removes them again
+#   deps           run tools/kslab-deps.sh: install missing packages, cache
+#                  the kernel's kselftest harness and checkpatch in .cache/
+#                  (make, test, lint and bench do this when something is
+#                  missing)
+#   clean          remove what was built in the output directory
+#   distclean      clean, plus build-*/ and .cache/
+#   help           print this text
+#
+# Variables:
+#   O=dir          output directory; default: the source tree, or
+#                  build-$(SANITIZE) when SANITIZE is set, so that objects
+#                  built with different flags never mix
+#   V=1            print full commands instead of "  CC      mm/slub.o"
+#   SANITIZE=      address (ASan + UBSan) or thread (TSan)
+#   CC=            the compiler: gcc (default) or clang
+#   CFLAGS=, LDFLAGS=  appended to the project's own flags
+#   T=name         with `test`: run only these selftests (space separated)
+#   PREFIX=        install prefix, default /usr/local (LIBDIR, INCLUDEDIR
+#                  default to $(PREFIX)/lib and $(PREFIX)/include)
+#   DESTDIR=       staging root prepended to every installed path
+#
+# What gets built is listed in the Kbuild files, kernel style: obj-y in
+# mm/Kbuild and lib/Kbuild, selftests-y in selftests/Kbuild, tools-y and
+# bench-y in tools/Kbuild.  Adding a source file is a one-line change there.
+# Commands run from the source tree; only their outputs go to $(O).
+
+MAKEFLAGS += -r --no-print-directory
+
+srctree := $(patsubst %/,%,$(dir $(realpath $(lastword $(MAKEFILE_LIST)))))
+
+ifeq ($(V),1)
+  Q :=
+  quiet :=
+else
+  Q := @
+  quiet := quiet_
+endif
+ifneq ($(findstring s,$(firstword -$(MAKEFLAGS))),)
+  quiet := silent_
+endif
+
+ifneq ($(CURDIR),$(srctree))
+# Invoked with -f from elsewhere: start again from the source tree, keeping
+# a relative O= relative to where the user stood.
+__sub-make:
+	$(Q)$(MAKE) -C $(srctree) $(MAKECMDGOALS) $(if $(O),O=$(abspath $(O)))
+$(filter-out __sub-make,$(MAKECMDGOALS)): __sub-make
+	@:
+.PHONY: __sub-make
+else
+
+# ---------------------------------------------------------------------------
+# Configuration
+
+KSLAB_VERSION := 0.1.0
+
+ifeq ($(origin CC),default)
+  CC := gcc
+endif
+ifeq ($(origin AR),default)
+  AR := ar
+endif
+PKG_CONFIG ?= pkg-config
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+
+sanitize-address := -fsanitize=address,undefined -fno-omit-frame-pointer \
+		    -fno-sanitize-recover=undefined
+sanitize-thread := -fsanitize=thread
+ifneq ($(SANITIZE),)
+  ifeq ($(sanitize-$(SANITIZE)),)
+    $(error SANITIZE=$(SANITIZE) is not known; use address or thread)
+  endif
+  O ?= build-$(SANITIZE)
+endif
+sanitize-flags := $(sanitize-$(SANITIZE))
+
+# $(out) prefixes every output path: empty for an in-tree build.
+objtree := $(if $(O),$(abspath $(O)),$(srctree))
+out := $(if $(filter $(srctree),$(objtree)),,$(objtree)/)
+
+# The kernel files tools/kslab-deps.sh extracts, shared by all output dirs.
+kcache := .cache/linux-6.1
+kselftest-dir := $(kcache)/tools/testing/selftests
+
+# ---------------------------------------------------------------------------
+# Dependencies: run tools/kslab-deps.sh only when something is missing, and
+# before pkg-config is asked for liburcu's flags below.
+
+no-deps-goals := clean distclean help uninstall deps
+ifneq ($(filter-out $(no-deps-goals),$(or $(MAKECMDGOALS),all)),)
+  deps-missing := $(if $(wildcard $(kselftest-dir)/kselftest_harness.h),,kernel-files)
+  deps-missing += $(if $(shell $(PKG_CONFIG) --exists liburcu 2>/dev/null && echo y),,liburcu)
+  ifneq ($(filter lint,$(MAKECMDGOALS)),)
+    deps-missing += $(if $(shell command -v cppcheck 2>/dev/null),,cppcheck)
+  endif
+  ifneq ($(filter bench,$(MAKECMDGOALS)),)
+    deps-args := --bench
+    bench-peer-headers := /usr/include/jemalloc/jemalloc.h /usr/include/mimalloc.h \
+			  /usr/include/gperftools/tcmalloc.h
+    deps-missing += $(if $(filter-out $(wildcard $(bench-peer-headers)),$(bench-peer-headers)),bench-peers)
+    deps-missing += $(if $(shell command -v go 2>/dev/null),,go)
+  endif
+  ifneq ($(strip $(deps-missing)),)
+    $(info kslab: missing $(strip $(deps-missing)); running $(strip tools/kslab-deps.sh $(deps-args)))
+    ifneq ($(shell bash tools/kslab-deps.sh $(deps-args) >&2; echo $$?),0)
+      $(error tools/kslab-deps.sh failed)
+    endif
+  endif
+endif
+
+URCU_CFLAGS := $(shell $(PKG_CONFIG) --cflags liburcu 2>/dev/null)
+URCU_LIBS := $(shell $(PKG_CONFIG) --libs liburcu 2>/dev/null)
+
+kslab-cflags := -std=gnu11 -O2 -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden \
+		-D_GNU_SOURCE -Iinclude -I. -pthread $(URCU_CFLAGS) $(sanitize-flags) $(CFLAGS)
+kslab-ldflags := -pthread $(sanitize-flags) $(LDFLAGS)
+# Sanitizer runtimes leave undefined references in a shared object (clang
+# links them into executables only), so -z defs holds for plain builds.
+so-ldflags := -shared -Wl,-soname,libkslab.so.0 -Wl,--version-script=libkslab.map \
+	      $(if $(SANITIZE),,-Wl,-z,defs)
+
+# ---------------------------------------------------------------------------
+# Read the Kbuild files.  $(1) is the directory, "" or ending in '/'.  Lists
+# become paths relative to the source tree; LDLIBS_<prog> is kept per
+# program as ldlibs-<dir><prog>.
+
+kbuild-dirs :=
+lib-objs :=
+selftests :=
+tools :=
+bench :=
+
+define read-kbuild
+obj-y :=
+subdir-y :=
+selftests-y :=
+tools-y :=
+bench-y :=
+include $(srctree)/$(1)Kbuild
+kbuild-dirs += $(1)
+lib-objs += $$(addprefix $(1),$$(filter-out %/,$$(obj-y)))
+selftests += $$(addprefix $(1),$$(selftests-y))
+tools += $$(addprefix $(1),$$(tools-y))
+bench += $$(addprefix $(1),$$(bench-y))
+$$(foreach p,$$(selftests-y) $$(tools-y) $$(bench-y),$$(eval ldlibs-$(1)$$(p) := $$(LDLIBS_$$(p))))
+$$(foreach d,$$(filter %/,$$(obj-y)) $$(subdir-y),$$(eval $$(call read-kbuild,$(1)$$(d))))
+endef
+$(eval $(call read-kbuild,))
+
+progs := $(selftests) $(tools) $(bench)
+lib-files := libkslab.a libkslab.so.0 libkslab.so kslab.pc
+
+# ---------------------------------------------------------------------------
+# Kernel-style command printing: $(call cmd,foo) echoes quiet_cmd_foo (or,
+# with V=1, cmd_foo itself) and runs cmd_foo.
+
+escsq = $(subst ','\'',$(1))
+echo-cmd = $(if $($(quiet)cmd_$(1)),echo '  $(call escsq,$($(quiet)cmd_$(1)))';)
+cmd = @set -e; $(echo-cmd) $(cmd_$(1))
+
+# The output path as the user thinks of it, for the quiet lines.
+rel = $(patsubst $(out)%,%,$@)
+
+# The compiler and its flags, recorded so that changing them (CC=clang,
+# CFLAGS=...) rebuilds everything; the file is only rewritten on a change.
+flags-file := $(out).build-flags
+build-flags := $(CC) $(kslab-cflags) | $(kslab-ldflags) $(URCU_LIBS)
+
+$(flags-file): FORCE
+	@mkdir -p $(@D)
+	@echo '$(call escsq,$(build-flags))' | cmp -s - $@ || \
+		echo '$(call escsq,$(build-flags))' > $@
+
+# ---------------------------------------------------------------------------
+# The library
+
+quiet_cmd_cc_o_c = CC      $(rel)
+      cmd_cc_o_c = $(CC) $(kslab-cflags) -MMD -MP -c -o $@ $<
+
+$(out)%.o: %.c $(flags-file)
+	@mkdir -p $(@D)
+	$(call cmd,cc_o_c)
+
+# Built afresh with 'q' (append): objects of the same name from two
+# directories both go in, where 'r' would keep only one.  D: deterministic.
+quiet_cmd_ar = AR      $(rel)
+      cmd_ar = rm -f $@; $(AR) qcsD $@ $(filter %.o,$^)
+
+$(out)libkslab.a: $(addprefix $(out),$(lib-objs))
+	$(call cmd,ar)
+
+quiet_cmd_ld_so = LD      $(rel)
+      cmd_ld_so = $(CC) $(so-ldflags) -o $@ $(filter %.o,$^) $(kslab-ldflags) $(URCU_LIBS)
+
+$(out)libkslab.so.0: $(addprefix $(out),$(lib-objs)) libkslab.map $(flags-file)
+	$(call cmd,ld_so)
+
+quiet_cmd_ln = LN      $(rel)
+      cmd_ln = ln -sfn $(<F) $@
+
+$(out)libkslab.so: $(out)libkslab.so.0
+	$(call cmd,ln)
+
+# kslab.pc from kslab.pc.in: $(1) prefix, $(2) libdir, $(3) includedir,
+# $(4) extra Libs flags.
+gen-pc = sed -e 's|@PREFIX@|$(1)|' -e 's|@LIBDIR@|$(2)|' -e 's|@INCLUDEDIR@|$(3)|' \
+	     -e 's|@LIBS_EXTRA@ |$(if $(4),$(4) )|' -e 's|@VERSION@|$(KSLAB_VERSION)|' kslab.pc.in
+
+# The uninstalled kslab.pc: headers from the source tree, the library from
+# the output directory, found at run time through its rpath.
+quiet_cmd_gen_pc = GEN     $(rel)
+      cmd_gen_pc = $(call gen-pc,$(objtree),$(objtree),$(srctree)/include,-Wl$(comma)-rpath$(comma)$${libdir}) > $@
+comma := ,
+
+$(out)kslab.pc: kslab.pc.in Makefile
+	@mkdir -p $(@D)
+	$(call cmd,gen_pc)
+
+# ---------------------------------------------------------------------------
+# Programs: each <dir>/<name>.c is one binary linked with libkslab.a.  Their
+# dependency files are hidden (.<name>.d) so that a directory lists programs.
+
+prog-dep = $(foreach p,$(1),$(dir $(p)).$(notdir $(p)).d)
+
+quiet_cmd_ccld = CCLD    $(rel)
+      cmd_ccld = $(CC) $(kslab-cflags) $(prog-cflags) -MMD -MP -MF $(call prog-dep,$@) -MT $@ -o $@ $< \
+		 $(out)libkslab.a $(kslab-ldflags) $(URCU_LIBS) $(ldlibs-$(rel))
+
+$(addprefix $(out),$(progs)): $(out)%: %.c $(out)libkslab.a $(flags-file)
+	@mkdir -p $(@D)
+	$(call cmd,ccld)
+
+# The kselftest harness is written for -Wall: its macros trip these -Wextra
+# warnings in perfectly ordinary tests.
+$(addprefix $(out),$(selftests)): prog-cflags := -I$(kselftest-dir) \
+	-Wno-unused-parameter -Wno-sign-compare -Wno-empty-body
+
+-include $(wildcard $(addprefix $(out),$(lib-objs:.o=.d) $(call prog-dep,$(progs))))
+
+# ---------------------------------------------------------------------------
+# Top-level targets
+
+.DEFAULT_GOAL := all
+all: lib selftests tools
+
+lib: $(addprefix $(out),$(lib-files))
+selftests: $(addprefix $(out),$(selftests))
+tools: $(addprefix $(out),$(tools))
+
+# make test [T=name...]
+test-names := $(notdir $(selftests))
+ifneq ($(T),)
+  ifneq ($(filter-out $(test-names),$(notdir $(T))),)
+    $(error T=$(T): not a selftest; known: $(test-names))
+  endif
+  test-progs := $(addprefix $(out),$(filter $(addprefix %/,$(notdir $(T))),$(selftests)))
+else
+  test-progs := $(addprefix $(out),$(selftests))
+endif
+
+test: lib check-pc $(test-progs)
+	$(Q)bash tools/testing/run-selftests.sh $(test-progs)
+
+# A program built the way users build theirs (the contract in API.md),
+# linked with libkslab.so through kslab.pc and run without LD_LIBRARY_PATH.
+define pc_check_prog
+#include <kslab/kslab.h>
+
+int main(void)
+{
+	void *p = kmalloc(16, GFP_KERNEL);
+
+	kfree(p);
+	return p == NULL;
+}
+endef
+check-pc: export KSLAB_PC_CHECK_PROG := $(pc_check_prog)
+
+quiet_cmd_check_pc = CHECK   kslab.pc
+      cmd_check_pc = pc=$$(PKG_CONFIG_PATH=$(objtree) $(PKG_CONFIG) --cflags --libs kslab); \
+		     printf '%s\n' "$$KSLAB_PC_CHECK_PROG" | \
+		     $(CC) $(sanitize-flags) -x c - $$pc -o $(objtree)/.pc-check && \
+		     $(objtree)/.pc-check || { \
+			echo "kslab.pc: a program using kmalloc() via pkg-config and" \
+			     "libkslab.so failed to link or run; is the API exported" \
+			     "(default visibility, libkslab.map)?" >&2; exit 1; }; \
+		     rm -f $(objtree)/.pc-check
+
+check-pc: lib
+	$(call cmd,check_pc)
+
+run: $(out)tools/demo
+	$(Q)$(out)tools/demo
+
+bench: $(addprefix $(out),$(bench))
+	$(Q)bash $(srctree)/tools/bench/run.sh $(objtree)/tools/bench/bench
+
+# ---------------------------------------------------------------------------
+# make lint: the kernel's checkpatch.pl (from linux-source-6.1, cached by
+# tools/kslab-deps.sh) and cppcheck.  Ignored checkpatch types:
+#   SPDX_LICENSE_TAG   kslab writes /* SPDX-... */ in every file, checkpatch
+#                      wants the kernel's // form in .c files
+#   FILE_PATH_CHANGES  asks whether MAINTAINERS needs an update: no such file
+
+lint-dirs := mm lib include tools selftests
+ifneq ($(filter lint,$(MAKECMDGOALS)),)
+  lint-files := $(wildcard $(shell \
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files --cached --others --exclude-standard -- \
+			$(foreach d,$(lint-dirs),'$(d)/*.c' '$(d)/*.h'); \
+	else \
+		find $(lint-dirs) -name '*.[ch]'; \
+	fi))
+endif
+
+checkpatch := perl $(kcache)/scripts/checkpatch.pl --no-tree --terse --show-types \
+	      --ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES
+cppcheck := cppcheck --quiet --error-exitcode=1 \
+	    --enable=warning,style,performance,portability --inline-suppr \
+	    --suppress=missingIncludeSystem -D_GNU_SOURCE -Iinclude -I. \
+	    -I$(kselftest-dir) --suppress='*:$(kcache)/*'
+
+# Both tools always run; either one failing fails the target.
+quiet_cmd_lint = LINT    $(words $(lint-files)) files: checkpatch, cppcheck
+      cmd_lint = status=0; \
+		 $(checkpatch) -f $(lint-files) || status=1; \
+		 $(cppcheck) $(filter %.c,$(lint-files)) || status=1; \
+		 exit $$status
+
+lint:
+	$(call cmd,lint)
+
+# ---------------------------------------------------------------------------
+# Install
+
+# $(call cmd,install,<mode>,<dest>) installs the first prerequisite.
+quiet_cmd_install = INSTALL $(3)
+      cmd_install = install -D -m $(2) $< $(3)
+quiet_cmd_install_ln = INSTALL $(3)
+      cmd_install_ln = ln -sfn $(2) $(3)
+quiet_cmd_install_headers = INSTALL $(2)/*.h
+      cmd_install_headers = install -d $(2) && install -m 644 include/kslab/*.h $(2)
+quiet_cmd_install_pc = INSTALL $(2)
+      cmd_install_pc = $(call gen-pc,$(PREFIX),$(pc-libdir),$(pc-includedir),$(install-rpath)) > $(2)
+
+# Paths under the prefix are written relative to it, as pkg-config likes.
+pc-libdir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+pc-includedir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
+
+dest-lib := $(DESTDIR)$(LIBDIR)
+# An rpath helps a custom PREFIX; the system prefix needs none.
+install-rpath := $(if $(filter /usr,$(PREFIX)),,-Wl$(comma)-rpath$(comma)$${libdir})
+
+install: install-a install-so install-headers install-pc
+install-a: $(out)libkslab.a
+	$(call cmd,install,644,$(dest-lib)/libkslab.a)
+install-so: $(out)libkslab.so.0
+	$(call cmd,install,755,$(dest-lib)/libkslab.so.0)
+	$(call cmd,install_ln,libkslab.so.0,$(dest-lib)/libkslab.so)
+install-headers:
+	$(call cmd,install_headers,$(DESTDIR)$(INCLUDEDIR)/kslab)
+install-pc: kslab.pc.in
+	@mkdir -p $(dest-lib)/pkgconfig
+	$(call cmd,install_pc,$(dest-lib)/pkgconfig/kslab.pc)
+
+uninstall:
+	$(Q)rm -f $(addprefix $(dest-lib)/,libkslab.a libkslab.so.0 libkslab.so pkgconfig/kslab.pc)
+	$(Q)rm -rf $(DESTDIR)$(INCLUDEDIR)/kslab
+
+# ---------------------------------------------------------------------------
+# Housekeeping
+
+deps:
+	$(Q)bash tools/kslab-deps.sh
+
+quiet_cmd_clean = CLEAN   $(or $(O),.)
+      cmd_clean = rm -f $(addprefix $(out),$(lib-files) .build-flags .pc-check \
+			$(progs) $(call prog-dep,$(progs))); \
+		  find $(wildcard $(addprefix $(out),$(kbuild-dirs))) /dev/null \
+			-type f \( -name '*.o' -o -name '*.d' \) -delete
+
+clean:
+	$(call cmd,clean)
+
+distclean: clean
+	$(Q)rm -rf $(wildcard build-*/) .cache
+
+help:
+	@sed -n '3,/^$$/s/^# \{0,1\}//p' Makefile
+
+FORCE:
+
+.PHONY: all lib selftests tools test check-pc run bench lint install install-a \
+	install-so install-headers install-pc uninstall deps clean distclean help FORCE
+.DELETE_ON_ERROR:
+
+endif # CURDIR == srctree

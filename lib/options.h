@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tunables: one table of named options, each with a default and a
+ * KSLAB_* environment variable, read once at start-up.  See
+ * Documentation/admin-guide/options.rst for the list.
+ */
+#ifndef _KSLAB_LIB_OPTIONS_H
+#define _KSLAB_LIB_OPTIONS_H
+
+#pragma GCC visibility push(hidden)
+
+enum kslab_option {
+	OPT_MAGAZINE_OBJECTS,	/* objects per per-thread magazine, 0: by size */
+	OPT_DEPOT_MAGAZINES,	/* full magazines a cache's depot keeps */
+	OPT_EMPTY_SLABS,	/* empty slabs a cache keeps on free */
+	OPT_FINALIZER_WATCHDOG_MS,
+	OPT_FINALIZE_AT_EXIT_MS,
+	NR_KSLAB_OPTIONS
+};
+
+long kslab_option(enum kslab_option opt);
+const char *kslab_option_name(enum kslab_option opt);
+void kslab_options_init(void);
+
+#pragma GCC visibility pop
+
+#endif /* _KSLAB_LIB_OPTIONS_H */

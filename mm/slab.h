@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal types of the slab allocator, with their invariants beside the
+ * fields, and the inline fast paths shared by slub.c (caches) and
+ * slab_common.c (kmalloc).  Nothing here is part of the public API.
+ *
+ * See the theory comment at the top of mm/slub.c for how the pieces fit.
+ */
+#ifndef _KSLAB_MM_SLAB_H
+#define _KSLAB_MM_SLAB_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <kslab/slab.h>
+
+#include "lib/list.h"
+
+#pragma GCC visibility push(hidden)
+
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+#ifndef __always_inline
+#define __always_inline	inline __attribute__((__always_inline__))
+#endif
+#define __noinline	__attribute__((__noinline__))
+#define __cold		__attribute__((__cold__))
+
+/*
+ * Accesses to words that another thread may read without the owner's
+ * lock (per-thread counters read by kmem_cache_get_info(), map entries
+ * read by every free).  On x86-64 these are plain moves: no lock prefix,
+ * no fence.
+ */
+#define READ_ONCE(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WRITE_ONCE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define smp_load_acquire(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define smp_store_release(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+#define PAGE_SIZE		4096UL
+#define CACHE_LINE_SIZE		64U
+
+/*
+ * Slabs are naturally aligned runs of granules; the address map has one
+ * entry per granule.  A slab is between one granule and SLAB_MAX_SIZE.
+ */
+#define SLAB_GRANULE_SHIFT	16
+#define SLAB_GRANULE_SIZE	(1UL << SLAB_GRANULE_SHIFT)
+#define SLAB_MAX_SIZE		(4UL << 20)
+#define KSLAB_MAX_OBJECT_SIZE	(1U << 20)
+
+/* All flags kmem_cache_create() accepts. */
+#define SLAB_FLAGS_VALID	(SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE |	\
+				 SLAB_POISON | SLAB_HWCACHE_ALIGN |		\
+				 SLAB_STORE_USER | SLAB_PANIC |			\
+				 SLAB_TYPESAFE_BY_RCU | SLAB_NO_MERGE)
+
+struct kmem_cache;
+
+/*
+ * struct slab - the header at the start of every slab, and of every
+ * large kmalloc mapping (cache == NULL).
+ *
+ * Objects live at base + i * slot_size for i < objects.  An object is
+ * either out of the slab (handed to a user or sitting in a magazine),
+ * on the freelist, or not carved yet (index >= carved).  Carving is
+ * lazy, so a slab's untouched tail costs no resident memory and a ctor
+ * runs exactly once per object, when it is carved.
+ */
+struct slab {
+	struct kmem_cache *cache;	/* immutable; NULL: a large kmalloc */
+	unsigned char *base;		/* first object; immutable */
+	size_t size;			/* bytes mapped from base of the slab */
+	void *freelist;			/* under cache->lock */
+	unsigned int inuse;		/* objects out of the slab; under lock */
+	unsigned int carved;		/* objects ever carved; under lock */
+	struct list_head slab_list;	/* partial/full/empty; under lock */
+	void *meta;			/* per-object metadata, later issues */
+};
+
+/*
+ * A magazine is a stack of free object pointers (Bonwick 2001).  Full
+ * and empty magazines are exchanged between threads through the cache's
+ * depot, so a thread that frees what another allocated passes objects
+ * back a magazine at a time, never one lock per object.
+ */
+struct magazine {
+	struct magazine *next;		/* depot list link; under lock */
+	unsigned int count;		/* valid only while in the depot */
+	void *objs[];
+};
+
+/*
+ * struct thread_cache - one thread's front end for one cache.
+ *
+ * Owned by its thread: only the owner touches objs[] and the magazine
+ * pointers without cache->lock.  count and prev_count are written with
+ * WRITE_ONCE so kmem_cache_get_info() may read them under cache->lock.
+ *
+ * The fast paths do not compare cache: a table slot is the placeholder
+ * (count == size == 0), a drained front end (cache NULL, count == size
+ * == 0), or the live front end of the one cache that owns the id.  A
+ * cache destroyed with objects remaining keeps its id for good, so no
+ * two live or dead caches ever share one.  When a cache is destroyed its
+ * front ends are drained under cache->lock and slab_mutex; the owner
+ * re-initialises one for whatever cache takes the id next.
+ */
+struct thread_cache {
+	struct kmem_cache *cache;	/* the cache this front end serves */
+	unsigned int count;		/* objects in loaded */
+	unsigned int size;		/* capacity of a magazine */
+	void **objs;			/* loaded->objs */
+	struct magazine *loaded;	/* alloc pops and free pushes here */
+	struct magazine *prev;		/* full or empty, swapped with loaded */
+	unsigned int prev_count;
+	struct list_head node;		/* on cache->thread_caches; under lock */
+};
+
+enum stat_item {
+	ALLOC_FASTPATH,		/* served from the loaded magazine */
+	ALLOC_SLOWPATH,		/* went below the loaded magazine */
+	ALLOC_DEPOT,		/* got a full magazine from the depot */
+	ALLOC_REFILL,		/* filled a magazine from slabs */
+	FREE_FASTPATH,
+	FREE_SLOWPATH,
+	FREE_DEPOT,		/* gave a full magazine to the depot */
+	FREE_FLUSH,		/* emptied a magazine into slabs */
+	SLAB_NEW,
+	SLAB_RELEASED,
+	NR_SLAB_STAT_ITEMS
+};
+
+/*
+ * struct kmem_cache - the descriptor of one cache.
+ *
+ * The first line is read-only after creation and read by every fast path.
+ * Everything below lock is protected by it.
+ */
+struct kmem_cache {
+	unsigned int id;		/* index in per-thread cache tables */
+	unsigned int slot_size;		/* stride between objects */
+	unsigned int objs_bytes;	/* objs_per_slab * slot_size */
+	unsigned int offset;		/* of the free pointer in a free object */
+	uint64_t slot_reciprocal;	/* see obj_is_slot_start() */
+	void (*ctor)(void *obj);
+	slab_flags_t flags;
+	unsigned int object_size;	/* what the user asked for */
+	unsigned int usable_size;	/* object_size rounded to alignment */
+	unsigned int align;
+	size_t slab_size;		/* bytes per slab, a power of two */
+	unsigned int slab_header;	/* offset of the first object */
+	unsigned int objs_per_slab;
+	unsigned int magazine_size;
+	char *name;			/* owned copy */
+	bool kmalloc;			/* one of the kmalloc-<size> caches */
+
+	pthread_mutex_t lock;
+	struct list_head partial;	/* slabs with objects both out and free */
+	struct list_head full;		/* slabs with no free object */
+	struct list_head empty;		/* slabs with every object free */
+	unsigned long nr_slabs;
+	unsigned long nr_empty;
+	unsigned long inuse;		/* sum of slab->inuse */
+	struct magazine *depot_full;
+	struct magazine *depot_empty;
+	unsigned int depot_nr_full;
+	unsigned int depot_nr_empty;
+	unsigned long depot_objs;	/* objects in depot_full */
+	struct list_head thread_caches;
+	bool dead;			/* destroyed with objects remaining */
+
+	struct list_head list;		/* on slab_caches; under slab_mutex */
+#ifdef CONFIG_KSLAB_STATS
+	unsigned long stat[NR_SLAB_STAT_ITEMS];
+#endif
+};
+
+#ifdef CONFIG_KSLAB_STATS
+#define stat(s, item)	__atomic_fetch_add(&(s)->stat[item], 1, __ATOMIC_RELAXED)
+#else
+#define stat(s, item)	do { (void)(s); } while (0)
+#endif
+
+/* mm/pagemap.c: granule -> slab, lock-free lookups. */
+int pagemap_register(struct slab *slab, const void *start, size_t size);
+void pagemap_unregister(const void *start, size_t size);
+void pagemap_fork_prepare(void);
+void pagemap_fork_parent(void);
+void pagemap_fork_child(void);
+
+#define PAGEMAP_ADDR_BITS	47
+#define PAGEMAP_LEAF_BITS	16
+#define PAGEMAP_ROOT_BITS	(PAGEMAP_ADDR_BITS - SLAB_GRANULE_SHIFT -	\
+				 PAGEMAP_LEAF_BITS)
+
+extern struct slab **pagemap_root[1UL << PAGEMAP_ROOT_BITS];
+
+/**
+ * virt_to_slab - the slab (or large mapping) an address lies in
+ * @p: any address
+ *
+ * Two dependent loads, no lock.  Return: NULL for an address kslab does
+ * not manage.
+ */
+static __always_inline struct slab *virt_to_slab(const void *p)
+{
+	uintptr_t granule = (uintptr_t)p >> SLAB_GRANULE_SHIFT;
+	struct slab **leaf;
+
+	if (unlikely((uintptr_t)p >> PAGEMAP_ADDR_BITS))
+		return NULL;
+	leaf = smp_load_acquire(&pagemap_root[granule >> PAGEMAP_LEAF_BITS]);
+	if (unlikely(!leaf))
+		return NULL;
+	return smp_load_acquire(&leaf[granule & ((1UL << PAGEMAP_LEAF_BITS) - 1)]);
+}
+
+/*
+ * Per-thread table of front ends, indexed by cache id.  It lives in the
+ * thread's TLS and is on slab_threads (under slab_mutex) while it has
+ * entries, so a fork() child can free the tables of threads it lacks.
+ */
+struct thread_cache_table {
+	struct thread_cache **caches;	/* size entries, never NULL */
+	unsigned int size;
+	pthread_t owner;
+	struct list_head node;
+};
+
+#define __initial_exec	__attribute__((tls_model("initial-exec")))
+extern __thread struct thread_cache_table thread_caches __initial_exec;
+
+/* This thread's front end for @s, or NULL; for the slow paths. */
+static inline struct thread_cache *this_thread_cache(struct kmem_cache *s)
+{
+	struct thread_cache *tc;
+
+	if (s->id >= thread_caches.size)
+		return NULL;
+	tc = thread_caches.caches[s->id];
+	return READ_ONCE(tc->cache) == s ? tc : NULL;
+}
+
+/*
+ * slot_reciprocal is ceil(2^SLOT_RECIPROCAL_SHIFT / slot_size).  With
+ * offsets below SLAB_MAX_SIZE (2^22) and slots below 2^21, the product
+ * fits in 64 bits and off * reciprocal >> SHIFT is exactly off / slot.
+ */
+#define SLOT_RECIPROCAL_SHIFT	44
+
+/*
+ * obj_is_slot_start - whether @obj is the start of an object slot of @slab.
+ * Multiplying by the precomputed reciprocal avoids a division.
+ */
+static __always_inline bool obj_is_slot_start(const struct kmem_cache *s,
+					      const struct slab *slab,
+					      const void *obj)
+{
+	uintptr_t off = (uintptr_t)obj - (uintptr_t)slab->base;
+	uintptr_t idx = (uintptr_t)((off * s->slot_reciprocal) >>
+				    SLOT_RECIPROCAL_SHIFT);
+
+	return off < s->objs_bytes && idx * s->slot_size == off;
+}
+
+/* mm/slub.c slow paths and cache internals. */
+void *__slab_alloc(struct kmem_cache *s, gfp_t gfp);
+void __slab_free(struct kmem_cache *s, void *obj);
+void slab_report_bad_free(struct kmem_cache *s, const void *obj,
+			  const char *caller);
+int __kmem_cache_create(struct kmem_cache *s);
+bool __kmem_cache_shutdown(struct kmem_cache *s);
+void __kmem_cache_release(struct kmem_cache *s);
+int __kmem_cache_shrink(struct kmem_cache *s);
+void __kmem_cache_get_info(struct kmem_cache *s, struct kmem_cache_info *info);
+void slab_thread_init(void);
+void *slab_map(size_t size);
+void slab_unmap(void *p, size_t size);
+void slab_atfork_prepare(void);
+void slab_atfork_parent(void);
+void slab_atfork_child(void);
+
+/*
+ * alloc_from_thread_cache / free_to_thread_cache - the fast paths: one
+ * thread-local load, one load of the front end, and a pop or push on the
+ * loaded magazine.  No lock, no atomic read-modify-write, no compare of
+ * the cache (see struct thread_cache).  They return NULL/false when the
+ * slow path must run.
+ */
+static __always_inline void *alloc_from_thread_cache(struct kmem_cache *s)
+{
+	unsigned int id = s->id, n;
+	struct thread_cache *tc;
+	void *obj;
+
+	if (unlikely(id >= thread_caches.size))
+		return NULL;
+	tc = thread_caches.caches[id];
+	n = tc->count;
+	if (unlikely(!n))
+		return NULL;
+	obj = tc->objs[--n];
+	WRITE_ONCE(tc->count, n);
+	stat(s, ALLOC_FASTPATH);
+	return obj;
+}
+
+static __always_inline bool free_to_thread_cache(struct kmem_cache *s,
+						 void *obj)
+{
+	unsigned int id = s->id, n;
+	struct thread_cache *tc;
+
+	if (unlikely(id >= thread_caches.size))
+		return false;
+	tc = thread_caches.caches[id];
+	n = tc->count;
+	if (unlikely(n >= tc->size))
+		return false;
+	/* the cheapest double-free check: the object freed just before */
+	if (unlikely(n && tc->objs[n - 1] == obj))
+		return false;
+	tc->objs[n] = obj;
+	WRITE_ONCE(tc->count, n + 1);
+	stat(s, FREE_FASTPATH);
+	return true;
+}
+
+static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp)
+{
+	if (likely(!(gfp & __GFP_ZERO))) {
+		void *obj = alloc_from_thread_cache(s);
+
+		if (likely(obj))
+			return obj;
+	}
+	return __slab_alloc(s, gfp);
+}
+
+static __always_inline void slab_free(struct kmem_cache *s, void *obj)
+{
+	if (likely(free_to_thread_cache(s, obj)))
+		return;
+	__slab_free(s, obj);
+}
+
+/* mm/slab_common.c */
+extern pthread_mutex_t slab_mutex;
+extern struct list_head slab_caches;
+void kslab_init(void);
+__attribute__((format(printf, 2, 3))) __cold
+void slab_bug(const char *name, const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) __cold
+void slab_warn(const char *fmt, ...);
+
+#pragma GCC visibility pop
+
+#endif /* _KSLAB_MM_SLAB_H */

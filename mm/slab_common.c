@@ -1,0 +1,739 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The generic slab layer: what every cache has in common, apart from how
+ * objects are kept (mm/slub.c).
+ *
+ *  - the cache registry (slab_caches, cache ids, slab_mutex),
+ *  - argument checking for kmem_cache_create() and the kernel-style
+ *    reports for bad frees and leaked objects,
+ *  - the kmalloc size classes: caches named kmalloc-<size> from 8 to
+ *    KMALLOC_MAX_CACHE_SIZE, including 96 and 192, and direct mappings
+ *    for anything larger,
+ *  - library start-up and fork() hooks.
+ *
+ * A size is mapped to its class by a table for sizes up to 192 (where
+ * the 96 and 192 classes break the powers of two) and by the position of
+ * the highest bit above that, as the kernel does.
+ */
+#include <errno.h>
+#include <execinfo.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/options.h"
+#include "mm/slab.h"
+
+pthread_mutex_t slab_mutex = PTHREAD_MUTEX_INITIALIZER;
+LIST_HEAD(slab_caches);
+
+/* Cache ids index the per-thread tables; a destroyed cache's id is reused. */
+static struct kmem_cache **cache_by_id;
+static unsigned int nr_cache_ids;
+
+#define KMALLOC_SHIFT_LOW	3
+#define NR_KMALLOC_CACHES	(KMALLOC_SHIFT_HIGH + 1)
+
+/* index 1 is kmalloc-96, 2 is kmalloc-192, n >= 3 is kmalloc-(1 << n) */
+static struct kmem_cache *kmalloc_caches[NR_KMALLOC_CACHES];
+
+static const unsigned char size_index[24] = {
+	3,	/* 8 */
+	4,	/* 16 */
+	5, 5,	/* 32 */
+	6, 6, 6, 6,	/* 64 */
+	1, 1, 1, 1,	/* 96 */
+	7, 7, 7, 7,	/* 128 */
+	2, 2, 2, 2, 2, 2, 2, 2	/* 192 */
+};
+
+static pthread_once_t kslab_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Large kmalloc: the object starts the mapping, so it is page (indeed
+ * granule) aligned like the kernel's page-allocator kmalloc, and its
+ * struct slab sits in the last LARGE_TAIL bytes.
+ */
+#define LARGE_TAIL		64UL
+#define KMALLOC_LARGE_MAX	(1UL << 46)
+
+_Static_assert(sizeof(struct slab) <= LARGE_TAIL,
+	       "struct slab must fit after a large object");
+
+/* ------------------------------------------------------------- reports */
+
+static __cold void dump_stack(void)
+{
+	void *frames[16];
+	int n = backtrace(frames, 16);
+
+	fputs("Call trace:\n", stderr);
+	fflush(stderr);
+	backtrace_symbols_fd(frames + 1, n > 1 ? n - 1 : 0, STDERR_FILENO);
+}
+
+/**
+ * slab_bug - report a broken invariant of a cache, kernel style
+ * @name: the cache's name
+ * @fmt: what went wrong
+ *
+ * The first line reads "BUG <name>: <what>".
+ */
+void slab_bug(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	flockfile(stderr);
+	fprintf(stderr, "BUG %s: ", name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n-----------------------------------------------------------------------------\n",
+	      stderr);
+	funlockfile(stderr);
+	dump_stack();
+}
+
+/**
+ * slab_warn - one-line warning on stderr prefixed with "kslab: "
+ * @fmt: the message
+ */
+void slab_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	flockfile(stderr);
+	fputs("kslab: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	funlockfile(stderr);
+}
+
+static __cold void report_invalid_free(const char *caller, const void *p)
+{
+	slab_warn("%s: invalid pointer %p: not an object kslab handed out; ignored",
+		  caller, p);
+	dump_stack();
+}
+
+/**
+ * slab_report_bad_free - report a free that would corrupt a cache
+ * @s: the cache
+ * @obj: the object
+ * @what: what is wrong with it
+ */
+void slab_report_bad_free(struct kmem_cache *s, const void *obj,
+			  const char *what)
+{
+	slab_warn("%s: %s of object %p; ignored", s->name, what, obj);
+	dump_stack();
+}
+
+static __cold void report_cache_free_mismatch(struct kmem_cache *s,
+					      const void *obj)
+{
+	struct slab *slab = virt_to_slab(obj);
+
+	if (!slab || !slab->cache ||
+	    !obj_is_slot_start(slab->cache, slab, obj)) {
+		report_invalid_free("kmem_cache_free", obj);
+		return;
+	}
+	slab_warn("kmem_cache_free(%s): object %p belongs to different cache %s; ignored",
+		  s ? s->name : "(null)", obj, slab->cache->name);
+	dump_stack();
+}
+
+/* -------------------------------------------------------------- caches */
+
+static int assign_cache_id(struct kmem_cache *s)
+{
+	unsigned int id;
+
+	for (id = 0; id < nr_cache_ids; id++)
+		if (!cache_by_id[id])
+			break;
+	if (id == nr_cache_ids) {
+		unsigned int n = nr_cache_ids ? nr_cache_ids * 2 : 64;
+		struct kmem_cache **t = realloc(cache_by_id, n * sizeof(*t));
+
+		if (!t)
+			return -ENOMEM;
+		memset(t + nr_cache_ids, 0, (n - nr_cache_ids) * sizeof(*t));
+		cache_by_id = t;
+		nr_cache_ids = n;
+	}
+	cache_by_id[id] = s;
+	s->id = id;
+	return 0;
+}
+
+static bool cache_args_valid(const char *name, unsigned int size,
+			     unsigned int align, slab_flags_t flags)
+{
+	if (!name || !*name || !size || size > KSLAB_MAX_OBJECT_SIZE)
+		return false;
+	if (align & (align - 1))
+		return false;
+	if (align > SLAB_MAX_SIZE / 4)
+		return false;
+	return !(flags & ~SLAB_FLAGS_VALID);
+}
+
+static struct kmem_cache *create_cache(const char *name, unsigned int size,
+				       unsigned int align, slab_flags_t flags,
+				       void (*ctor)(void *))
+{
+	struct kmem_cache *s;
+	int err;
+
+	s = aligned_alloc(CACHE_LINE_SIZE,
+			  (sizeof(*s) + CACHE_LINE_SIZE - 1) & ~(CACHE_LINE_SIZE - 1));
+	if (!s)
+		return NULL;
+	memset(s, 0, sizeof(*s));
+	s->name = strdup(name);
+	s->object_size = size;
+	s->align = align;
+	s->flags = flags;
+	s->ctor = ctor;
+	err = s->name ? __kmem_cache_create(s) : -ENOMEM;
+	if (err)
+		goto fail;
+	pthread_mutex_lock(&slab_mutex);
+	err = assign_cache_id(s);
+	if (!err)
+		list_add_tail(&s->list, &slab_caches);
+	pthread_mutex_unlock(&slab_mutex);
+	if (err)
+		goto fail;
+	return s;
+fail:
+	free(s->name);
+	free(s);
+	errno = -err;
+	return NULL;
+}
+
+/**
+ * kmem_cache_create - create a cache of same-sized objects
+ * @name: shown in reports and kmem_cache_get_info(); copied
+ * @size: object size in bytes, at most 1 MiB
+ * @align: 0 or a power of two
+ * @flags: SLAB_* flags
+ * @ctor: run once on each object when it is first carved from a slab
+ *
+ * Context: any thread.  @ctor must not allocate from the cache it
+ * constructs.
+ * Return: the cache, or NULL with errno EINVAL for bad arguments (with
+ * SLAB_PANIC: a message and abort()) or ENOMEM.
+ */
+struct kmem_cache *kmem_cache_create(const char *name, unsigned int size,
+				     unsigned int align, slab_flags_t flags,
+				     void (*ctor)(void *))
+{
+	struct kmem_cache *s;
+
+	kslab_init();
+	if (!cache_args_valid(name, size, align, flags)) {
+		if (flags & SLAB_PANIC) {
+			slab_warn("kmem_cache_create(%s, size %u, align %u, flags %#x): invalid arguments; panic",
+				  name ? name : "(null)", size, align, flags);
+			abort();
+		}
+		errno = EINVAL;
+		return NULL;
+	}
+	s = create_cache(name, size, align, flags, ctor);
+	if (!s && (flags & SLAB_PANIC)) {
+		slab_warn("kmem_cache_create(%s): out of memory; panic", name);
+		abort();
+	}
+	return s;
+}
+
+/**
+ * kmem_cache_destroy - destroy a cache
+ * @s: the cache, or NULL
+ *
+ * Every thread's cached objects of @s come back first.  If objects are
+ * still allocated the cache is reported ("BUG <name>: Objects
+ * remaining") and left in place, so those objects stay valid and may
+ * still be freed.
+ *
+ * Context: any thread; no other thread may use @s during or after the
+ * call.
+ */
+void kmem_cache_destroy(struct kmem_cache *s)
+{
+	struct kmem_cache_info info;
+	bool empty;
+
+	if (!s)
+		return;
+	if (s->kmalloc) {
+		slab_warn("kmem_cache_destroy(%s): a kmalloc cache cannot be destroyed",
+			  s->name);
+		return;
+	}
+	pthread_mutex_lock(&slab_mutex);
+	empty = __kmem_cache_shutdown(s);
+	if (empty) {
+		list_del_init(&s->list);
+		cache_by_id[s->id] = NULL;
+	}
+	pthread_mutex_unlock(&slab_mutex);
+	if (empty) {
+		__kmem_cache_release(s);
+		return;
+	}
+	__kmem_cache_get_info(s, &info);
+	slab_bug(s->name,
+		 "Objects remaining on kmem_cache_destroy(): %zu objects in %zu slabs still allocated; cache left in place",
+		 info.active_objs, info.slabs);
+}
+
+/**
+ * kmem_cache_alloc - allocate an object
+ * @s: the cache
+ * @gfp: GFP_KERNEL, GFP_NOWAIT, GFP_ATOMIC, with __GFP_ZERO/__GFP_NOFAIL
+ *
+ * Context: any thread.  GFP_NOWAIT and GFP_ATOMIC never wait for a lock
+ * another thread holds; they fail instead.
+ * Return: the object, or NULL with errno ENOMEM.
+ */
+void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
+{
+	return slab_alloc(s, gfp);
+}
+
+/**
+ * kmem_cache_zalloc - allocate a zeroed object
+ * @s: the cache
+ * @gfp: as for kmem_cache_alloc()
+ *
+ * Return: the object, or NULL with errno ENOMEM.
+ */
+void *kmem_cache_zalloc(struct kmem_cache *s, gfp_t gfp)
+{
+	return kmem_cache_alloc(s, gfp | __GFP_ZERO);
+}
+
+/**
+ * kmem_cache_free - free an object into its cache
+ * @s: the cache the object came from
+ * @obj: the object, or NULL
+ *
+ * An object of another cache, or a pointer kslab never returned, is
+ * reported on stderr and left alone.
+ *
+ * Context: any thread, whichever thread allocated @obj.
+ */
+void kmem_cache_free(struct kmem_cache *s, void *obj)
+{
+	struct slab *slab;
+
+	if (unlikely(!obj))
+		return;
+	slab = virt_to_slab(obj);
+	if (unlikely(!slab || slab->cache != s ||
+		     !obj_is_slot_start(s, slab, obj))) {
+		report_cache_free_mismatch(s, obj);
+		return;
+	}
+	slab_free(s, obj);
+}
+
+/**
+ * kmem_cache_alloc_bulk - allocate @nr objects, all or none
+ * @s: the cache
+ * @gfp: as for kmem_cache_alloc()
+ * @nr: how many
+ * @p: receives the objects
+ *
+ * Return: true with @nr objects in @p, or false with none allocated.
+ */
+bool kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, size_t nr,
+			   void **p)
+{
+	size_t i;
+
+	for (i = 0; i < nr; i++) {
+		p[i] = kmem_cache_alloc(s, gfp);
+		if (unlikely(!p[i]))
+			goto undo;
+	}
+	return true;
+undo:
+	while (i-- > 0)
+		slab_free(s, p[i]);
+	return false;
+}
+
+/**
+ * kmem_cache_free_bulk - free @nr objects
+ * @s: their cache, or NULL to use each object's own cache
+ * @nr: how many
+ * @p: the objects
+ */
+void kmem_cache_free_bulk(struct kmem_cache *s, size_t nr, void **p)
+{
+	size_t i;
+
+	for (i = 0; i < nr; i++) {
+		if (s)
+			kmem_cache_free(s, p[i]);
+		else
+			kfree(p[i]);
+	}
+}
+
+/**
+ * kmem_cache_shrink - give a cache's empty slabs back to the OS
+ * @s: the cache
+ *
+ * Never waits for a grace period.
+ * Return: 0 when the cache holds no slab any more, else the number of
+ * slabs that still hold objects.
+ */
+int kmem_cache_shrink(struct kmem_cache *s)
+{
+	if (!s)
+		return -EINVAL;
+	return __kmem_cache_shrink(s);
+}
+
+/**
+ * kmem_cache_size - usable size of the cache's objects
+ * @s: the cache
+ */
+unsigned int kmem_cache_size(struct kmem_cache *s)
+{
+	return s->object_size;
+}
+
+/**
+ * kmem_cache_name - the cache's name (kslab's copy)
+ * @s: the cache
+ */
+const char *kmem_cache_name(struct kmem_cache *s)
+{
+	return s->name;
+}
+
+/**
+ * kmem_cache_get_info - a snapshot of a cache's counters
+ * @s: the cache
+ * @info: filled in
+ *
+ * active_objs counts objects handed out and not yet back in the cache;
+ * exact whenever no other thread allocates or frees meanwhile.
+ * Return: 0, or -EINVAL for a NULL argument.
+ */
+int kmem_cache_get_info(struct kmem_cache *s, struct kmem_cache_info *info)
+{
+	if (!s || !info)
+		return -EINVAL;
+	__kmem_cache_get_info(s, info);
+	return 0;
+}
+
+/* ------------------------------------------------------------- kmalloc */
+
+static __always_inline unsigned int kmalloc_index(size_t size)
+{
+	if (size <= 192)
+		return size_index[(size - 1) / 8];
+	return 64 - __builtin_clzl(size - 1);
+}
+
+static __always_inline struct kmem_cache *kmalloc_cache(size_t size)
+{
+	struct kmem_cache *s = kmalloc_caches[kmalloc_index(size)];
+
+	if (unlikely(!s)) {
+		kslab_init();
+		s = kmalloc_caches[kmalloc_index(size)];
+	}
+	return s;
+}
+
+static void *kmalloc_large(size_t size, gfp_t gfp)
+{
+	struct slab *slab;
+	size_t total;
+
+	kslab_init();
+	if (size > KMALLOC_LARGE_MAX) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	total = (size + LARGE_TAIL + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	for (;;) {
+		unsigned char *start = slab_map(total);
+
+		if (start) {
+			slab = (struct slab *)(start + total - LARGE_TAIL);
+			if (!pagemap_register(slab, start, total))
+				break;
+			slab_unmap(start, total);
+		}
+		if (!(gfp & __GFP_NOFAIL)) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		usleep(1000);
+	}
+	memset(slab, 0, sizeof(*slab));
+	slab->base = (unsigned char *)slab + LARGE_TAIL - total;
+	slab->size = total;
+	INIT_LIST_HEAD(&slab->slab_list);
+	/* fresh anonymous memory is already zero: __GFP_ZERO costs nothing */
+	return slab->base;
+}
+
+static void kfree_large(struct slab *slab, const void *p)
+{
+	size_t total = slab->size;
+	void *start = slab->base;
+
+	if (unlikely(p != start)) {
+		report_invalid_free("kfree", p);
+		return;
+	}
+	pagemap_unregister(start, total);
+	slab_unmap(start, total);
+}
+
+/**
+ * kmalloc - allocate @size bytes
+ * @size: bytes; 0 gives ZERO_SIZE_PTR
+ * @gfp: as for kmem_cache_alloc()
+ *
+ * Up to KMALLOC_MAX_CACHE_SIZE the object comes from kmalloc-<size>;
+ * larger requests are mapped directly.
+ * Return: the memory, ZERO_SIZE_PTR, or NULL with errno ENOMEM.
+ */
+void *kmalloc(size_t size, gfp_t gfp)
+{
+	if (likely(size - 1 < KMALLOC_MAX_CACHE_SIZE))
+		return slab_alloc(kmalloc_cache(size), gfp);
+	if (!size)
+		return ZERO_SIZE_PTR;
+	return kmalloc_large(size, gfp);
+}
+
+/**
+ * kzalloc - allocate @size zeroed bytes
+ * @size: bytes
+ * @gfp: as for kmem_cache_alloc()
+ */
+void *kzalloc(size_t size, gfp_t gfp)
+{
+	return kmalloc(size, gfp | __GFP_ZERO);
+}
+
+/**
+ * kmalloc_array - allocate an array of @n elements of @size bytes
+ * @n: elements
+ * @size: bytes each
+ * @gfp: as for kmem_cache_alloc()
+ *
+ * Return: NULL with errno ENOMEM if @n * @size overflows.
+ */
+void *kmalloc_array(size_t n, size_t size, gfp_t gfp)
+{
+	size_t bytes;
+
+	if (__builtin_mul_overflow(n, size, &bytes)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return kmalloc(bytes, gfp);
+}
+
+/**
+ * kcalloc - allocate a zeroed array
+ * @n: elements
+ * @size: bytes each
+ * @gfp: as for kmem_cache_alloc()
+ */
+void *kcalloc(size_t n, size_t size, gfp_t gfp)
+{
+	return kmalloc_array(n, size, gfp | __GFP_ZERO);
+}
+
+/**
+ * ksize - usable size of a kslab object
+ * @p: the object
+ *
+ * Return: at least the size that was asked for; 0 for NULL,
+ * ZERO_SIZE_PTR and (with a report) pointers kslab never returned.
+ */
+size_t ksize(const void *p)
+{
+	struct slab *slab;
+
+	if (ZERO_OR_NULL_PTR(p))
+		return 0;
+	slab = virt_to_slab(p);
+	if (unlikely(!slab))
+		goto invalid;
+	if (!slab->cache) {
+		if (p != slab->base)
+			goto invalid;
+		return slab->size - LARGE_TAIL;
+	}
+	if (!obj_is_slot_start(slab->cache, slab, p))
+		goto invalid;
+	return slab->cache->object_size;
+invalid:
+	report_invalid_free("ksize", p);
+	return 0;
+}
+
+/**
+ * kfree - free memory from kmalloc() or any kslab cache
+ * @p: the memory; NULL and ZERO_SIZE_PTR are ignored
+ *
+ * A pointer kslab never returned is reported on stderr and ignored.
+ * Context: any thread.
+ */
+void kfree(const void *p)
+{
+	struct slab *slab;
+	struct kmem_cache *s;
+
+	if (unlikely(ZERO_OR_NULL_PTR(p)))
+		return;
+	slab = virt_to_slab(p);
+	if (unlikely(!slab)) {
+		report_invalid_free("kfree", p);
+		return;
+	}
+	s = slab->cache;
+	if (unlikely(!s)) {
+		kfree_large(slab, p);
+		return;
+	}
+	if (unlikely(!obj_is_slot_start(s, slab, p))) {
+		report_invalid_free("kfree", p);
+		return;
+	}
+	slab_free(s, (void *)p);
+}
+
+/**
+ * krealloc - resize memory, keeping its contents
+ * @p: memory from kmalloc(), or NULL
+ * @new_size: bytes; 0 frees @p and returns ZERO_SIZE_PTR
+ * @gfp: as for kmem_cache_alloc()
+ *
+ * Return: the memory (@p itself when it is already big enough), or
+ * NULL with @p untouched.
+ */
+void *krealloc(const void *p, size_t new_size, gfp_t gfp)
+{
+	size_t old;
+	void *n;
+
+	if (!new_size) {
+		kfree(p);
+		return ZERO_SIZE_PTR;
+	}
+	if (ZERO_OR_NULL_PTR(p))
+		return kmalloc(new_size, gfp);
+	old = ksize(p);
+	if (!old)
+		return NULL;
+	if (new_size <= old)
+		return (void *)p;
+	n = kmalloc(new_size, gfp);
+	if (!n)
+		return NULL;
+	memcpy(n, p, old);
+	kfree(p);
+	return n;
+}
+
+/**
+ * kstrdup - copy a string into kmalloc() memory
+ * @s: the string, or NULL
+ * @gfp: as for kmem_cache_alloc()
+ */
+char *kstrdup(const char *s, gfp_t gfp)
+{
+	if (!s)
+		return NULL;
+	return kmemdup(s, strlen(s) + 1, gfp);
+}
+
+/**
+ * kmemdup - copy @len bytes into kmalloc() memory
+ * @p: the bytes
+ * @len: how many
+ * @gfp: as for kmem_cache_alloc()
+ */
+void *kmemdup(const void *p, size_t len, gfp_t gfp)
+{
+	void *n = kmalloc(len, gfp & ~__GFP_ZERO);
+
+	if (n && !ZERO_OR_NULL_PTR(n))
+		memcpy(n, p, len);
+	return n;
+}
+
+/* ------------------------------------------------------------ start-up */
+
+static const unsigned int kmalloc_class_size[NR_KMALLOC_CACHES] = {
+	0, 96, 192, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192,
+};
+
+static void create_kmalloc_caches(void)
+{
+	unsigned int i;
+
+	for (i = 1; i < NR_KMALLOC_CACHES; i++) {
+		unsigned int size = kmalloc_class_size[i];
+		char name[32];
+
+		snprintf(name, sizeof(name), "kmalloc-%u", size);
+		/* power-of-two sizes are naturally aligned, as in the kernel */
+		kmalloc_caches[i] = create_cache(name, size,
+						 size & (size - 1) ? 0 : size,
+						 SLAB_NO_MERGE, NULL);
+		if (!kmalloc_caches[i]) {
+			slab_warn("cannot create %s", name);
+			abort();
+		}
+		kmalloc_caches[i]->kmalloc = true;
+	}
+}
+
+static void kslab_init_once(void)
+{
+	kslab_options_init();
+	slab_thread_init();
+	create_kmalloc_caches();
+	pthread_atfork(slab_atfork_prepare, slab_atfork_parent,
+		       slab_atfork_child);
+}
+
+/**
+ * kslab_init - set kslab up; runs before main() and on first use
+ *
+ * Context: any thread; later calls return at once.
+ */
+void kslab_init(void)
+{
+	pthread_once(&kslab_once, kslab_init_once);
+}
+
+static void __attribute__((constructor)) kslab_constructor(void)
+{
+	kslab_init();
+}

@@ -1,0 +1,1020 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kslab's slab implementation: slabs, per-thread magazines, the depot.
+ *
+ * Layers, from the caller down:
+ *
+ *   thread_cache   one per (thread, cache): a loaded magazine and a
+ *                  previous one (Bonwick's magazines).  alloc pops from
+ *                  loaded, free pushes onto it; when loaded runs empty or
+ *                  full the two are swapped; only when both are spent
+ *                  does the thread go below.  No lock, no atomic
+ *                  read-modify-write: the thread owns the structure.
+ *   depot          per cache, under cache->lock: a bounded stack of full
+ *                  magazines and one of empty magazines.  A thread that
+ *                  frees what others allocated hands a full magazine to
+ *                  the depot; an allocating thread takes it.  One lock
+ *                  round trip moves a whole magazine (up to 128 objects).
+ *   slabs          per cache, under cache->lock: partial, full and empty
+ *                  lists.  A slab is a granule-aligned mmap() of
+ *                  slab_size bytes with a struct slab header at its start
+ *                  and objects after it.  Objects are carved lazily (a
+ *                  bump index), so untouched tails cost no resident
+ *                  memory; caches with a ctor carve the whole slab when it
+ *                  is created, outside any lock, and run the ctor once per
+ *                  object there.
+ *   address map    mm/pagemap.c: granule -> struct slab, lock-free.  Any
+ *                  pointer leads to its slab and cache in two loads, which
+ *                  is how kfree() works without a size and how bad frees
+ *                  are caught.
+ *
+ * Locks and their order:
+ *
+ *   slab_mutex (slab_common.c)  the cache list, cache ids, thread exit,
+ *                               cache destruction, fork
+ *     cache->lock               a cache's slab lists, depot, counters and
+ *                               its list of thread caches
+ *       pagemap_lock            writers of the address map
+ *
+ * No path takes a lock above one it already holds.  mmap() and munmap()
+ * run with no cache lock held: slabs to release are collected on a
+ * private list under the lock and unmapped after it is dropped.
+ *
+ * Why magazines and not SLUB's per-CPU slab with a cmpxchg freelist:
+ * userspace has no cheap way to stay on one CPU, and SLUB's lockless
+ * freelist needs a double-word compare-and-exchange on every operation.
+ * A per-thread magazine needs neither, batches cross-thread frees
+ * naturally (the freeing thread fills a magazine, the allocating thread
+ * takes it), and bounds what each thread can hoard.  Frees of objects
+ * from many slabs cost nothing until a magazine overflows, then one lock
+ * for the whole magazine.
+ *
+ * Memory goes back to the OS when a slab becomes empty and the cache
+ * already keeps KSLAB_EMPTY_SLABS empty slabs, and for every empty slab
+ * on kmem_cache_shrink().  Depots are bounded (KSLAB_DEPOT_MAGAZINES);
+ * overflowing magazines are emptied into their slabs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/options.h"
+#include "mm/slab.h"
+
+__thread struct thread_cache_table thread_caches __initial_exec;
+static __thread bool thread_exiting __initial_exec;
+
+/* Placeholder in unused table slots: matches no cache. */
+static struct thread_cache no_thread_cache;
+static pthread_key_t thread_exit_key;
+static LIST_HEAD(slab_threads);
+
+static unsigned int empty_slab_reserve;
+static unsigned int depot_limit;
+
+static inline void *get_freepointer(const struct kmem_cache *s, void *obj)
+{
+	void *next;
+
+	memcpy(&next, (char *)obj + s->offset, sizeof(next));
+	return next;
+}
+
+static inline void set_freepointer(const struct kmem_cache *s, void *obj,
+				   void *next)
+{
+	memcpy((char *)obj + s->offset, &next, sizeof(next));
+}
+
+static bool cache_lock(struct kmem_cache *s, gfp_t gfp)
+{
+	if (gfp & __GFP_NOWAIT_BIT)
+		return pthread_mutex_trylock(&s->lock) == 0;
+	pthread_mutex_lock(&s->lock);
+	return true;
+}
+
+static void cache_unlock(struct kmem_cache *s)
+{
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---------------------------------------------------------------- slabs */
+
+/**
+ * slab_map - map @size bytes aligned to a granule
+ * @size: a multiple of the page size
+ *
+ * Context: any thread, no lock needed.
+ * Return: the mapping, or NULL with errno ENOMEM.
+ */
+void *slab_map(size_t size)
+{
+	size_t extra = SLAB_GRANULE_SIZE - PAGE_SIZE;
+	uintptr_t start, aligned;
+	void *p;
+
+	p = mmap(NULL, size + extra, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	start = (uintptr_t)p;
+	aligned = (start + SLAB_GRANULE_SIZE - 1) & ~(SLAB_GRANULE_SIZE - 1);
+	if (aligned > start)
+		munmap(p, aligned - start);
+	if (start + extra > aligned)
+		munmap((void *)(aligned + size), start + extra - aligned);
+	return (void *)aligned;
+}
+
+void slab_unmap(void *p, size_t size)
+{
+	munmap(p, size);
+}
+
+static void setup_slab_header(struct kmem_cache *s, struct slab *slab)
+{
+	slab->cache = s;
+	slab->base = (unsigned char *)slab + s->slab_header;
+	slab->size = s->slab_size;
+	slab->freelist = NULL;
+	slab->inuse = 0;
+	slab->carved = 0;
+	slab->meta = NULL;
+	INIT_LIST_HEAD(&slab->slab_list);
+}
+
+/*
+ * A cache with a ctor carves every object of a new slab at once, before
+ * the slab is visible to anyone: the ctor runs exactly once per object,
+ * outside any lock, so it may itself allocate from other caches.
+ */
+static void carve_slab_for_ctor(struct kmem_cache *s, struct slab *slab)
+{
+	unsigned int i;
+	void *next = NULL;
+
+	for (i = s->objs_per_slab; i-- > 0;) {
+		void *obj = slab->base + (size_t)i * s->slot_size;
+
+		s->ctor(obj);
+		set_freepointer(s, obj, next);
+		next = obj;
+	}
+	slab->freelist = next;
+	slab->carved = s->objs_per_slab;
+}
+
+static struct slab *new_slab(struct kmem_cache *s)
+{
+	struct slab *slab = slab_map(s->slab_size);
+
+	if (!slab)
+		return NULL;
+	setup_slab_header(s, slab);
+	if (s->ctor)
+		carve_slab_for_ctor(s, slab);
+	if (pagemap_register(slab, slab, s->slab_size)) {
+		slab_unmap(slab, s->slab_size);
+		errno = ENOMEM;
+		return NULL;
+	}
+	stat(s, SLAB_NEW);
+	return slab;
+}
+
+static void release_slabs(struct kmem_cache *s, struct list_head *list)
+{
+	struct slab *slab, *next;
+
+	list_for_each_entry_safe(slab, next, list, slab_list) {
+		pagemap_unregister(slab, s->slab_size);
+		slab_unmap(slab, s->slab_size);
+		stat(s, SLAB_RELEASED);
+	}
+}
+
+/*
+ * Move @slab to the list its new inuse count calls for.  A slab that
+ * became empty while the cache already keeps its reserve of empty slabs
+ * goes onto @release instead, to be unmapped once the lock is dropped.
+ */
+static void relist_slab(struct kmem_cache *s, struct slab *slab,
+			unsigned int old_inuse, struct list_head *release)
+{
+	unsigned int n = slab->inuse;
+
+	if (n == old_inuse)
+		return;
+	if (n == 0) {
+		if (s->nr_empty >= empty_slab_reserve && release) {
+			list_move(&slab->slab_list, release);
+			s->nr_slabs--;
+			return;
+		}
+		list_move(&slab->slab_list, &s->empty);
+		s->nr_empty++;
+		return;
+	}
+	if (old_inuse == 0)
+		s->nr_empty--;
+	if (n == s->objs_per_slab)
+		list_move(&slab->slab_list, &s->full);
+	else if (old_inuse == 0 || old_inuse == s->objs_per_slab)
+		list_move(&slab->slab_list, &s->partial);
+}
+
+/*
+ * take_objects - pop up to @want objects off the cache's slabs into
+ * @objs, fullest partial slab first, then empty slabs.
+ * Context: cache->lock held.
+ */
+static unsigned int take_objects(struct kmem_cache *s, void **objs,
+				 unsigned int want)
+{
+	unsigned int got = 0;
+
+	while (got < want) {
+		struct list_head *head;
+		struct slab *slab;
+		unsigned int old;
+
+		if (!list_empty(&s->partial))
+			head = &s->partial;
+		else if (!list_empty(&s->empty))
+			head = &s->empty;
+		else
+			break;
+		slab = list_first_entry(head, struct slab, slab_list);
+		old = slab->inuse;
+		while (got < want && slab->inuse < s->objs_per_slab) {
+			void *obj = slab->freelist;
+
+			if (obj) {
+				slab->freelist = get_freepointer(s, obj);
+			} else {
+				obj = slab->base + (size_t)slab->carved * s->slot_size;
+				slab->carved++;
+			}
+			slab->inuse++;
+			objs[got++] = obj;
+		}
+		s->inuse += slab->inuse - old;
+		relist_slab(s, slab, old, NULL);
+	}
+	return got;
+}
+
+/*
+ * put_objects - return @n objects to their slabs.
+ * Context: cache->lock held.  Slabs to unmap are added to @release.
+ */
+static void put_objects(struct kmem_cache *s, void **objs, unsigned int n,
+			struct list_head *release)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		void *obj = objs[i];
+		struct slab *slab = virt_to_slab(obj);
+		unsigned int old = slab->inuse;
+
+		set_freepointer(s, obj, slab->freelist);
+		slab->freelist = obj;
+		slab->inuse = old - 1;
+		s->inuse--;
+		relist_slab(s, slab, old, release);
+	}
+}
+
+/*
+ * refill_objects - fill @objs with up to @want objects from the slabs,
+ * mapping a new slab when none has a free object.
+ * Context: called with cache->lock held; returns with it released.
+ * Return: how many objects were taken, 0 when memory ran out.
+ */
+static unsigned int refill_objects(struct kmem_cache *s, gfp_t gfp,
+				   void **objs, unsigned int want)
+{
+	unsigned int got = take_objects(s, objs, want);
+
+	while (!got) {
+		struct slab *slab;
+
+		cache_unlock(s);
+		slab = new_slab(s);
+		if (!slab)
+			return 0;
+		if (!cache_lock(s, gfp)) {
+			LIST_HEAD(one);
+
+			list_add(&slab->slab_list, &one);
+			release_slabs(s, &one);
+			return 0;
+		}
+		list_add(&slab->slab_list, &s->empty);
+		s->nr_slabs++;
+		s->nr_empty++;
+		got = take_objects(s, objs, want);
+	}
+	stat(s, ALLOC_REFILL);
+	cache_unlock(s);
+	return got;
+}
+
+/* -------------------------------------------------------------- depot */
+
+static struct magazine *magazine_new(struct kmem_cache *s)
+{
+	struct magazine *mag = malloc(sizeof(*mag) +
+				      s->magazine_size * sizeof(void *));
+
+	if (mag) {
+		mag->next = NULL;
+		mag->count = 0;
+	}
+	return mag;
+}
+
+/* Context: cache->lock held. */
+static struct magazine *depot_get_empty(struct kmem_cache *s)
+{
+	struct magazine *mag = s->depot_empty;
+
+	if (!mag)
+		return magazine_new(s);
+	s->depot_empty = mag->next;
+	s->depot_nr_empty--;
+	return mag;
+}
+
+/* Context: cache->lock held. */
+static void depot_put_empty(struct kmem_cache *s, struct magazine *mag)
+{
+	if (s->depot_nr_empty >= depot_limit) {
+		free(mag);
+		return;
+	}
+	mag->count = 0;
+	mag->next = s->depot_empty;
+	s->depot_empty = mag;
+	s->depot_nr_empty++;
+}
+
+/*
+ * depot_put_full - park a full (or partly full) magazine in the depot;
+ * when the depot is at its bound, empty the magazine into its slabs
+ * instead and keep it as an empty one.
+ * Context: cache->lock held.
+ */
+static void depot_put_full(struct kmem_cache *s, struct magazine *mag,
+			   unsigned int count, struct list_head *release)
+{
+	if (s->depot_nr_full >= depot_limit || !count) {
+		put_objects(s, mag->objs, count, release);
+		stat(s, FREE_FLUSH);
+		depot_put_empty(s, mag);
+		return;
+	}
+	mag->count = count;
+	mag->next = s->depot_full;
+	s->depot_full = mag;
+	s->depot_nr_full++;
+	s->depot_objs += count;
+	stat(s, FREE_DEPOT);
+}
+
+/* Context: cache->lock held. */
+static struct magazine *depot_get_full(struct kmem_cache *s)
+{
+	struct magazine *mag = s->depot_full;
+
+	if (mag) {
+		s->depot_full = mag->next;
+		s->depot_nr_full--;
+		s->depot_objs -= mag->count;
+	}
+	return mag;
+}
+
+/* Empty the whole depot into the slabs.  Context: cache->lock held. */
+static void depot_flush(struct kmem_cache *s, struct list_head *release)
+{
+	struct magazine *mag;
+
+	while ((mag = depot_get_full(s))) {
+		put_objects(s, mag->objs, mag->count, release);
+		free(mag);
+	}
+	while ((mag = s->depot_empty)) {
+		s->depot_empty = mag->next;
+		free(mag);
+	}
+	s->depot_nr_empty = 0;
+}
+
+/* ------------------------------------------------------- thread caches */
+
+static void load_magazine(struct thread_cache *tc, struct magazine *mag,
+			  unsigned int count)
+{
+	tc->loaded = mag;
+	tc->objs = mag->objs;
+	WRITE_ONCE(tc->count, count);
+}
+
+static void swap_magazines(struct thread_cache *tc)
+{
+	struct magazine *prev = tc->prev;
+	unsigned int prev_count = tc->prev_count;
+
+	tc->prev = tc->loaded;
+	WRITE_ONCE(tc->prev_count, tc->count);
+	load_magazine(tc, prev, prev_count);
+}
+
+/*
+ * Give everything @tc holds back to its cache: objects into the slabs,
+ * magazines freed.  Context: cache->lock held, and either the caller owns
+ * @tc or its owner cannot run (cache destruction, fork child).
+ */
+static void thread_cache_drain(struct kmem_cache *s, struct thread_cache *tc,
+			       struct list_head *release)
+{
+	if (tc->loaded) {
+		put_objects(s, tc->objs, tc->count, release);
+		free(tc->loaded);
+	}
+	if (tc->prev) {
+		put_objects(s, tc->prev->objs, tc->prev_count, release);
+		free(tc->prev);
+	}
+	tc->loaded = NULL;
+	tc->prev = NULL;
+	tc->objs = NULL;
+	tc->size = 0;
+	WRITE_ONCE(tc->count, 0);
+	WRITE_ONCE(tc->prev_count, 0);
+	WRITE_ONCE(tc->cache, NULL);
+	list_del_init(&tc->node);
+}
+
+/*
+ * Thread exit: park the thread's magazines in the depots (bounded, the
+ * rest goes to the slabs) so the next thread starts warm and nothing is
+ * left behind.
+ */
+static void thread_cache_retire(struct kmem_cache *s, struct thread_cache *tc,
+				struct list_head *release)
+{
+	if (tc->loaded)
+		depot_put_full(s, tc->loaded, tc->count, release);
+	if (tc->prev)
+		depot_put_full(s, tc->prev, tc->prev_count, release);
+	tc->loaded = NULL;
+	tc->prev = NULL;
+	tc->objs = NULL;
+	tc->size = 0;
+	WRITE_ONCE(tc->count, 0);
+	WRITE_ONCE(tc->prev_count, 0);
+	WRITE_ONCE(tc->cache, NULL);
+	list_del_init(&tc->node);
+}
+
+/*
+ * Give back every front end of @table, free it and take it off
+ * slab_threads.  Context: slab_mutex held; @table belongs to the calling
+ * thread, or (fork child) to a thread that does not exist any more.
+ */
+static void thread_table_release(struct thread_cache_table *table, bool retire)
+{
+	unsigned int i;
+
+	for (i = 0; i < table->size; i++) {
+		struct thread_cache *tc = table->caches[i];
+		struct kmem_cache *s = tc->cache;
+		LIST_HEAD(release);
+
+		if (tc == &no_thread_cache)
+			continue;
+		if (s) {
+			pthread_mutex_lock(&s->lock);
+			if (retire)
+				thread_cache_retire(s, tc, &release);
+			else
+				thread_cache_drain(s, tc, &release);
+			pthread_mutex_unlock(&s->lock);
+			release_slabs(s, &release);
+		}
+		free(tc);
+	}
+	free(table->caches);
+	table->caches = NULL;
+	table->size = 0;
+	list_del_init(&table->node);
+}
+
+static void thread_cache_exit(void *unused)
+{
+	(void)unused;
+	thread_exiting = true;
+	pthread_mutex_lock(&slab_mutex);
+	thread_table_release(&thread_caches, true);
+	pthread_mutex_unlock(&slab_mutex);
+}
+
+static bool grow_thread_table(unsigned int id)
+{
+	unsigned int size = thread_caches.size ? thread_caches.size : 16;
+	struct thread_cache **table;
+	unsigned int i;
+
+	while (size <= id)
+		size *= 2;
+	table = realloc(thread_caches.caches, size * sizeof(*table));
+	if (!table)
+		return false;
+	for (i = thread_caches.size; i < size; i++)
+		table[i] = &no_thread_cache;
+	if (!thread_caches.size) {
+		thread_caches.owner = pthread_self();
+		pthread_mutex_lock(&slab_mutex);
+		list_add(&thread_caches.node, &slab_threads);
+		pthread_mutex_unlock(&slab_mutex);
+	}
+	thread_caches.caches = table;
+	thread_caches.size = size;
+	return true;
+}
+
+/*
+ * thread_cache_create - set up this thread's front end for @s.
+ * Return: NULL when the thread is exiting, the cache is dead, or memory
+ * ran out; the caller then goes straight to the slabs.
+ */
+static __noinline struct thread_cache *thread_cache_create(struct kmem_cache *s)
+{
+	struct thread_cache *tc;
+	struct magazine *mag;
+
+	if (thread_exiting || READ_ONCE(s->dead))
+		return NULL;
+	if (s->id >= thread_caches.size && !grow_thread_table(s->id))
+		return NULL;
+	tc = thread_caches.caches[s->id];
+	if (tc == &no_thread_cache) {
+		tc = calloc(1, sizeof(*tc));
+		if (!tc)
+			return NULL;
+		INIT_LIST_HEAD(&tc->node);
+		thread_caches.caches[s->id] = tc;
+	}
+	mag = magazine_new(s);
+	if (!mag)
+		return NULL;
+	if (!pthread_getspecific(thread_exit_key))
+		pthread_setspecific(thread_exit_key, &no_thread_cache);
+
+	pthread_mutex_lock(&s->lock);
+	tc->size = s->magazine_size;
+	tc->prev = NULL;
+	WRITE_ONCE(tc->prev_count, 0);
+	load_magazine(tc, mag, 0);
+	list_add(&tc->node, &s->thread_caches);
+	WRITE_ONCE(tc->cache, s);
+	pthread_mutex_unlock(&s->lock);
+	return tc;
+}
+
+/* ------------------------------------------------------------ slow paths */
+
+/* Allocation with no front end: one object straight from the slabs. */
+static void *alloc_single(struct kmem_cache *s, gfp_t gfp)
+{
+	void *obj;
+
+	if (!cache_lock(s, gfp))
+		return NULL;
+	if (!refill_objects(s, gfp, &obj, 1))
+		return NULL;
+	return obj;
+}
+
+static void free_single(struct kmem_cache *s, void *obj)
+{
+	LIST_HEAD(release);
+
+	pthread_mutex_lock(&s->lock);
+	put_objects(s, &obj, 1, &release);
+	pthread_mutex_unlock(&s->lock);
+	release_slabs(s, &release);
+}
+
+/*
+ * refill_thread_cache - allocation when the loaded magazine is empty:
+ * swap in the previous magazine if it has objects, else trade the empty
+ * one for a full magazine from the depot, else fill it from the slabs.
+ */
+static void *refill_thread_cache(struct kmem_cache *s, gfp_t gfp)
+{
+	struct thread_cache *tc = this_thread_cache(s);
+	struct magazine *mag;
+	unsigned int n;
+
+	if (!tc)
+		tc = thread_cache_create(s);
+	if (!tc)
+		return alloc_single(s, gfp);
+	stat(s, ALLOC_SLOWPATH);
+	if (tc->count)
+		goto pop;
+	if (tc->prev_count) {
+		swap_magazines(tc);
+		goto pop;
+	}
+	if (!cache_lock(s, gfp))
+		return NULL;
+	mag = depot_get_full(s);
+	if (mag) {
+		/* keep the empty loaded one as prev, drop the empty prev */
+		if (tc->prev)
+			depot_put_empty(s, tc->prev);
+		tc->prev = tc->loaded;
+		WRITE_ONCE(tc->prev_count, 0);
+		load_magazine(tc, mag, mag->count);
+		stat(s, ALLOC_DEPOT);
+		cache_unlock(s);
+		goto pop;
+	}
+	n = refill_objects(s, gfp, tc->objs, tc->size);
+	if (!n)
+		return NULL;
+	WRITE_ONCE(tc->count, n);
+pop:
+	n = tc->count - 1;
+	WRITE_ONCE(tc->count, n);
+	return tc->objs[n];
+}
+
+/**
+ * __slab_alloc - the allocation slow path
+ * @s: the cache
+ * @gfp: allocation context
+ *
+ * Everything the fast path leaves out: refilling the thread's magazines,
+ * __GFP_ZERO, __GFP_NOFAIL retries and errno.
+ *
+ * Return: an object, or NULL with errno ENOMEM.
+ */
+void *__slab_alloc(struct kmem_cache *s, gfp_t gfp)
+{
+	struct timespec backoff = { 0, 1000000 };
+	void *obj = alloc_from_thread_cache(s);
+
+	if (!obj)
+		obj = refill_thread_cache(s, gfp);
+	while (unlikely(!obj) && (gfp & __GFP_NOFAIL)) {
+		nanosleep(&backoff, NULL);
+		obj = refill_thread_cache(s, gfp & ~__GFP_NOWAIT_BIT);
+	}
+	if (unlikely(!obj)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (gfp & __GFP_ZERO)
+		memset(obj, 0, s->object_size);
+	return obj;
+}
+
+/**
+ * __slab_free - free when the loaded magazine is full
+ * @s: the cache
+ * @obj: a checked object of @s
+ *
+ * Swap in the previous magazine if it is empty; else hand the previous
+ * (full) magazine to the depot and load an empty one.
+ */
+void __slab_free(struct kmem_cache *s, void *obj)
+{
+	struct thread_cache *tc = this_thread_cache(s);
+	struct magazine *empty;
+	LIST_HEAD(release);
+
+	if (!tc)
+		tc = thread_cache_create(s);
+	if (!tc) {
+		free_single(s, obj);
+		return;
+	}
+	stat(s, FREE_SLOWPATH);
+	if (tc->count && tc->objs[tc->count - 1] == obj) {
+		slab_report_bad_free(s, obj, "double free");
+		return;
+	}
+	if (tc->count < tc->size)
+		goto push;
+	if (tc->prev && !tc->prev_count) {
+		swap_magazines(tc);
+		goto push;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (tc->prev) {
+		depot_put_full(s, tc->prev, tc->prev_count, &release);
+		tc->prev = NULL;
+		WRITE_ONCE(tc->prev_count, 0);
+	}
+	empty = depot_get_empty(s);
+	if (empty) {
+		tc->prev = tc->loaded;
+		WRITE_ONCE(tc->prev_count, tc->count);
+		load_magazine(tc, empty, 0);
+	} else {
+		/* no memory for a magazine: give the loaded one's objects back */
+		put_objects(s, tc->objs, tc->count, &release);
+		WRITE_ONCE(tc->count, 0);
+	}
+	pthread_mutex_unlock(&s->lock);
+	release_slabs(s, &release);
+push:
+	tc->objs[tc->count] = obj;
+	WRITE_ONCE(tc->count, tc->count + 1);
+}
+
+/* --------------------------------------------------------- cache setup */
+
+static unsigned int round_up_uint(unsigned int x, unsigned int a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+/*
+ * Pick the smallest slab size (a power of two, at least a granule) that
+ * holds at least 8 objects and wastes at most 1/16 of itself; failing
+ * that, the size with the least waste.
+ */
+static bool calculate_slab_size(struct kmem_cache *s)
+{
+	size_t best = 0, best_waste_ppm = ~0UL, size;
+
+	for (size = SLAB_GRANULE_SIZE; size <= SLAB_MAX_SIZE; size <<= 1) {
+		size_t hdr = round_up_uint(sizeof(struct slab), s->align);
+		size_t n, waste;
+
+		if (hdr + s->slot_size > size)
+			continue;
+		n = (size - hdr) / s->slot_size;
+		waste = size - hdr - n * s->slot_size;
+		if (n >= 8 && waste * 16 <= size) {
+			best = size;
+			break;
+		}
+		if (waste * 1000000 / size < best_waste_ppm) {
+			best_waste_ppm = waste * 1000000 / size;
+			best = size;
+		}
+	}
+	if (!best)
+		return false;
+	s->slab_size = best;
+	s->slab_header = round_up_uint(sizeof(struct slab), s->align);
+	s->objs_per_slab = (best - s->slab_header) / s->slot_size;
+	s->objs_bytes = s->objs_per_slab * s->slot_size;
+	return true;
+}
+
+/**
+ * __kmem_cache_create - lay out a cache whose arguments were checked
+ * @s: object_size, align, flags and ctor filled in
+ *
+ * Return: 0, or -EINVAL when the object cannot fit a slab.
+ */
+int __kmem_cache_create(struct kmem_cache *s)
+{
+	unsigned int align = s->align;
+	unsigned int size = s->object_size;
+	unsigned int slot;
+	long mag;
+
+	if (align < sizeof(void *))
+		align = sizeof(void *);
+	if (s->flags & SLAB_HWCACHE_ALIGN) {
+		unsigned int ralign = CACHE_LINE_SIZE;
+
+		while (size <= ralign / 2)
+			ralign /= 2;
+		if (ralign > align)
+			align = ralign;
+	}
+	s->align = align;
+	s->usable_size = round_up_uint(size, sizeof(void *));
+	/*
+	 * The free pointer normally overlays the first word of a free
+	 * object.  A ctor'd object keeps its constructed state while free,
+	 * and an RCU reader may still read a freed SLAB_TYPESAFE_BY_RCU
+	 * object, so for those the pointer goes after the object.
+	 */
+	if (s->ctor || (s->flags & SLAB_TYPESAFE_BY_RCU)) {
+		s->offset = s->usable_size;
+		slot = s->usable_size + sizeof(void *);
+	} else {
+		s->offset = 0;
+		slot = s->usable_size;
+	}
+	s->slot_size = round_up_uint(slot, align);
+	if (!calculate_slab_size(s))
+		return -EINVAL;
+	s->slot_reciprocal = ((1ULL << SLOT_RECIPROCAL_SHIFT) + s->slot_size - 1) /
+			     s->slot_size;
+
+	mag = kslab_option(OPT_MAGAZINE_OBJECTS);
+	if (!mag) {
+		mag = (32 * 1024) / s->slot_size;
+		if (mag > 128)
+			mag = 128;
+		if (mag < 4)
+			mag = 4;
+	}
+	s->magazine_size = mag;
+
+	pthread_mutex_init(&s->lock, NULL);
+	INIT_LIST_HEAD(&s->partial);
+	INIT_LIST_HEAD(&s->full);
+	INIT_LIST_HEAD(&s->empty);
+	INIT_LIST_HEAD(&s->thread_caches);
+	return 0;
+}
+
+static void release_all_empty(struct kmem_cache *s, struct list_head *release)
+{
+	struct slab *slab, *next;
+
+	list_for_each_entry_safe(slab, next, &s->empty, slab_list) {
+		list_move(&slab->slab_list, release);
+		s->nr_slabs--;
+	}
+	s->nr_empty = 0;
+}
+
+/**
+ * __kmem_cache_shutdown - take every free object back from every thread
+ * and the depot and unmap every empty slab
+ * @s: the cache being destroyed
+ *
+ * Context: slab_mutex held, so no thread is exiting and no fork is in
+ * progress; the caller guarantees no other thread uses @s any more.
+ * Return: true when no object of @s remains allocated.
+ */
+bool __kmem_cache_shutdown(struct kmem_cache *s)
+{
+	struct thread_cache *tc, *next;
+	LIST_HEAD(release);
+	bool empty;
+
+	pthread_mutex_lock(&s->lock);
+	list_for_each_entry_safe(tc, next, &s->thread_caches, node)
+		thread_cache_drain(s, tc, &release);
+	depot_flush(s, &release);
+	release_all_empty(s, &release);
+	empty = s->inuse == 0;
+	if (!empty)
+		WRITE_ONCE(s->dead, true);
+	pthread_mutex_unlock(&s->lock);
+	release_slabs(s, &release);
+	return empty;
+}
+
+/**
+ * __kmem_cache_release - free the descriptor of a cache with no slabs
+ * @s: the cache
+ */
+void __kmem_cache_release(struct kmem_cache *s)
+{
+	pthread_mutex_destroy(&s->lock);
+	free(s->name);
+	free(s);
+}
+
+/**
+ * __kmem_cache_shrink - give every empty slab back to the OS
+ * @s: the cache
+ *
+ * Empties the depot and the calling thread's own magazines into the
+ * slabs first.  Other threads' magazines are theirs (they hold at most
+ * two magazines each and give them back when they exit).
+ *
+ * Return: 0 when the cache holds no slab any more, else the number of
+ * slabs that still hold live objects.
+ */
+int __kmem_cache_shrink(struct kmem_cache *s)
+{
+	struct thread_cache *tc = this_thread_cache(s);
+	LIST_HEAD(release);
+	unsigned long left;
+
+	pthread_mutex_lock(&s->lock);
+	if (tc) {
+		put_objects(s, tc->objs, tc->count, &release);
+		WRITE_ONCE(tc->count, 0);
+		if (tc->prev) {
+			put_objects(s, tc->prev->objs, tc->prev_count, &release);
+			WRITE_ONCE(tc->prev_count, 0);
+		}
+	}
+	depot_flush(s, &release);
+	release_all_empty(s, &release);
+	left = s->nr_slabs;
+	pthread_mutex_unlock(&s->lock);
+	release_slabs(s, &release);
+	return left > (unsigned long)__INT_MAX__ ? __INT_MAX__ : (int)left;
+}
+
+/**
+ * __kmem_cache_get_info - fill @info under the cache lock
+ * @s: the cache
+ * @info: filled in
+ */
+void __kmem_cache_get_info(struct kmem_cache *s, struct kmem_cache_info *info)
+{
+	struct thread_cache *tc;
+	size_t cached;
+
+	memset(info, 0, sizeof(*info));
+	pthread_mutex_lock(&s->lock);
+	cached = s->depot_objs;
+	list_for_each_entry(tc, &s->thread_caches, node)
+		cached += READ_ONCE(tc->count) + READ_ONCE(tc->prev_count);
+	info->active_objs = s->inuse > cached ? s->inuse - cached : 0;
+	info->cached_objs = cached;
+	info->slabs = s->nr_slabs;
+	info->total_objs = s->nr_slabs * s->objs_per_slab;
+	pthread_mutex_unlock(&s->lock);
+
+	info->name = s->name;
+	info->object_size = s->object_size;
+	info->slot_size = s->slot_size;
+	info->align = s->align;
+	info->slab_size = s->slab_size;
+	info->objs_per_slab = s->objs_per_slab;
+	info->flags = s->flags;
+}
+
+/* ---------------------------------------------------- threads and fork */
+
+/**
+ * slab_thread_init - register the thread-exit hook
+ *
+ * Context: library constructor.
+ */
+void slab_thread_init(void)
+{
+	empty_slab_reserve = kslab_option(OPT_EMPTY_SLABS);
+	depot_limit = kslab_option(OPT_DEPOT_MAGAZINES);
+	pthread_key_create(&thread_exit_key, thread_cache_exit);
+}
+
+/*
+ * fork() in a threaded program: take every lock so the child sees
+ * consistent lists, then in the child give back the magazines of threads
+ * that do not exist there.
+ */
+void slab_atfork_prepare(void)
+{
+	struct kmem_cache *s;
+
+	pthread_mutex_lock(&slab_mutex);
+	list_for_each_entry(s, &slab_caches, list)
+		pthread_mutex_lock(&s->lock);
+	pagemap_fork_prepare();
+}
+
+void slab_atfork_parent(void)
+{
+	struct kmem_cache *s;
+
+	pagemap_fork_parent();
+	list_for_each_entry(s, &slab_caches, list)
+		pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&slab_mutex);
+}
+
+void slab_atfork_child(void)
+{
+	pthread_t self = pthread_self();
+	struct thread_cache_table *table, *next;
+	struct kmem_cache *s;
+
+	/* the forking thread took every lock in prepare; it owns them here */
+	pagemap_fork_child();
+	list_for_each_entry(s, &slab_caches, list)
+		pthread_mutex_unlock(&s->lock);
+	list_for_each_entry_safe(table, next, &slab_threads, node) {
+		if (!pthread_equal(table->owner, self))
+			thread_table_release(table, false);
+	}
+	pthread_mutex_unlock(&slab_mutex);
+}
