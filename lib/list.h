@@ -10,10 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#ifndef container_of
-#define container_of(ptr, type, member)					\
-	((type *)((char *)(ptr) - offsetof(type, member)))
-#endif
+#include "lib/compiler.h"
 
 struct list_head {
 	struct list_head *next, *prev;

@@ -39,6 +39,7 @@ static struct slab **pagemap_leaf(uintptr_t granule)
 	if (p == MAP_FAILED)
 		return NULL;
 	leaf = p;
+	/* a reader that sees the leaf sees it zeroed (see virt_to_slab()) */
 	smp_store_release(rootp, leaf);
 	return leaf;
 }
@@ -52,6 +53,7 @@ static void pagemap_set(const void *start, size_t size, struct slab *slab)
 	for (g = first; g <= last; g++) {
 		struct slab **leaf = pagemap_root[g >> PAGEMAP_LEAF_BITS];
 
+		/* publishes the slab header written before registration */
 		smp_store_release(&leaf[g & (PAGEMAP_LEAF_ENTRIES - 1)], slab);
 	}
 }

@@ -17,28 +17,10 @@
 
 #include <kslab/slab.h>
 
+#include "lib/compiler.h"
 #include "lib/list.h"
 
 #pragma GCC visibility push(hidden)
-
-#define likely(x)	__builtin_expect(!!(x), 1)
-#define unlikely(x)	__builtin_expect(!!(x), 0)
-#ifndef __always_inline
-#define __always_inline	inline __attribute__((__always_inline__))
-#endif
-#define __noinline	__attribute__((__noinline__))
-#define __cold		__attribute__((__cold__))
-
-/*
- * Accesses to words that another thread may read without the owner's
- * lock (per-thread counters read by kmem_cache_get_info(), map entries
- * read by every free).  On x86-64 these are plain moves: no lock prefix,
- * no fence.
- */
-#define READ_ONCE(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
-#define WRITE_ONCE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
-#define smp_load_acquire(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define smp_store_release(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
 #define PAGE_SIZE		4096UL
 #define CACHE_LINE_SIZE		64U
@@ -156,6 +138,7 @@ struct kmem_cache {
 	unsigned int magazine_size;
 	char *name;			/* owned copy */
 	bool kmalloc;			/* one of the kmalloc-<size> caches */
+	bool internal;			/* kslab's own metadata: no front ends */
 
 	pthread_mutex_t lock;
 	struct list_head partial;	/* slabs with objects both out and free */
@@ -181,7 +164,7 @@ struct kmem_cache {
 #ifdef CONFIG_KSLAB_STATS
 #define stat(s, item)	__atomic_fetch_add(&(s)->stat[item], 1, __ATOMIC_RELAXED)
 #else
-#define stat(s, item)	do { (void)(s); } while (0)
+#define stat(s, item)	((void)(s))
 #endif
 
 /* mm/pagemap.c: granule -> slab, lock-free lookups. */
@@ -212,9 +195,11 @@ static __always_inline struct slab *virt_to_slab(const void *p)
 
 	if (unlikely((uintptr_t)p >> PAGEMAP_ADDR_BITS))
 		return NULL;
+	/* pairs with the release stores in pagemap.c: a mapped slab is set up */
 	leaf = smp_load_acquire(&pagemap_root[granule >> PAGEMAP_LEAF_BITS]);
 	if (unlikely(!leaf))
 		return NULL;
+	/* as above, for the entry */
 	return smp_load_acquire(&leaf[granule & ((1UL << PAGEMAP_LEAF_BITS) - 1)]);
 }
 
@@ -230,7 +215,6 @@ struct thread_cache_table {
 	struct list_head node;
 };
 
-#define __initial_exec	__attribute__((tls_model("initial-exec")))
 extern __thread struct thread_cache_table thread_caches __initial_exec;
 
 /* This thread's front end for @s, or NULL; for the slow paths. */
@@ -348,12 +332,16 @@ static __always_inline void slab_free(struct kmem_cache *s, void *obj)
 }
 
 /* mm/slab_common.c */
+#define META_MIN_SIZE		32U
+#define NR_META_CACHES		8	/* 32 bytes to 4 KiB */
+extern struct kmem_cache slab_meta_caches[NR_META_CACHES];
+void *slab_meta_alloc(size_t size);
 extern pthread_mutex_t slab_mutex;
 extern struct list_head slab_caches;
 void kslab_init(void);
-__attribute__((format(printf, 2, 3))) __cold
+__printf(2, 3) __cold
 void slab_bug(const char *name, const char *fmt, ...);
-__attribute__((format(printf, 1, 2))) __cold
+__printf(1, 2) __cold
 void slab_warn(const char *fmt, ...);
 
 #pragma GCC visibility pop

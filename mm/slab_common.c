@@ -9,6 +9,10 @@
  *  - the kmalloc size classes: caches named kmalloc-<size> from 8 to
  *    KMALLOC_MAX_CACHE_SIZE, including 96 and 192, and direct mappings
  *    for anything larger,
+ *  - kslab's own metadata (cache descriptors, names, magazines, per-thread
+ *    tables) from the kslab-meta-<size> caches, never from malloc(): a
+ *    fork() child of a threaded program must be able to allocate even
+ *    when another allocator's lock was held at the fork,
  *  - library start-up and fork() hooks.
  *
  * A size is mapped to its class by a table for sizes up to 192 (where
@@ -29,9 +33,20 @@
 pthread_mutex_t slab_mutex = PTHREAD_MUTEX_INITIALIZER;
 LIST_HEAD(slab_caches);
 
-/* Cache ids index the per-thread tables; a destroyed cache's id is reused. */
+/*
+ * Cache ids index the per-thread tables; a destroyed cache's id is
+ * reused.  Ids below NR_META_CACHES belong to the metadata caches.
+ */
 static struct kmem_cache **cache_by_id;
 static unsigned int nr_cache_ids;
+
+/*
+ * Metadata caches, 32 to 4096 bytes, have no per-thread front ends: every
+ * allocation takes the cache lock, which is fine for what they hold.  They
+ * are not on slab_caches, and their locks come after every other cache's
+ * lock (a cache's depot may allocate a magazine under its lock).
+ */
+struct kmem_cache slab_meta_caches[NR_META_CACHES];
 
 #define KMALLOC_SHIFT_LOW	3
 #define NR_KMALLOC_CACHES	(KMALLOC_SHIFT_HIGH + 1)
@@ -150,22 +165,44 @@ static __cold void report_cache_free_mismatch(struct kmem_cache *s,
 
 /* -------------------------------------------------------------- caches */
 
+/**
+ * slab_meta_alloc - memory for kslab's own bookkeeping
+ * @size: bytes
+ *
+ * Freed with kfree().  Context: any thread, any cache lock held.
+ * Return: the memory, not zeroed, or NULL.
+ */
+void *slab_meta_alloc(size_t size)
+{
+	unsigned int i;
+
+	for (i = 0; i < NR_META_CACHES; i++) {
+		if (size <= (META_MIN_SIZE << i))
+			return slab_alloc(&slab_meta_caches[i], GFP_KERNEL);
+	}
+	return kmalloc(size, GFP_KERNEL);
+}
+
 static int assign_cache_id(struct kmem_cache *s)
 {
 	unsigned int id;
 
-	for (id = 0; id < nr_cache_ids; id++)
+	for (id = NR_META_CACHES; id < nr_cache_ids; id++)
 		if (!cache_by_id[id])
 			break;
-	if (id == nr_cache_ids) {
+	if (id >= nr_cache_ids) {
 		unsigned int n = nr_cache_ids ? nr_cache_ids * 2 : 64;
-		struct kmem_cache **t = realloc(cache_by_id, n * sizeof(*t));
+		struct kmem_cache **t = slab_meta_alloc(n * sizeof(*t));
 
 		if (!t)
 			return -ENOMEM;
-		memset(t + nr_cache_ids, 0, (n - nr_cache_ids) * sizeof(*t));
+		memset(t, 0, n * sizeof(*t));
+		if (nr_cache_ids)
+			memcpy(t, cache_by_id, nr_cache_ids * sizeof(*t));
+		kfree(cache_by_id);
 		cache_by_id = t;
 		nr_cache_ids = n;
+		id = id < NR_META_CACHES ? NR_META_CACHES : id;
 	}
 	cache_by_id[id] = s;
 	s->id = id;
@@ -191,12 +228,14 @@ static struct kmem_cache *create_cache(const char *name, unsigned int size,
 	struct kmem_cache *s;
 	int err;
 
-	s = aligned_alloc(CACHE_LINE_SIZE,
-			  (sizeof(*s) + CACHE_LINE_SIZE - 1) & ~(CACHE_LINE_SIZE - 1));
+	/* metadata caches are power-of-two sized, hence cache-line aligned */
+	s = slab_meta_alloc(sizeof(*s));
 	if (!s)
 		return NULL;
 	memset(s, 0, sizeof(*s));
-	s->name = strdup(name);
+	s->name = slab_meta_alloc(strlen(name) + 1);
+	if (s->name)
+		strcpy(s->name, name);
 	s->object_size = size;
 	s->align = align;
 	s->flags = flags;
@@ -213,8 +252,8 @@ static struct kmem_cache *create_cache(const char *name, unsigned int size,
 		goto fail;
 	return s;
 fail:
-	free(s->name);
-	free(s);
+	kfree(s->name);
+	kfree(s);
 	errno = -err;
 	return NULL;
 }
@@ -241,8 +280,9 @@ struct kmem_cache *kmem_cache_create(const char *name, unsigned int size,
 	kslab_init();
 	if (!cache_args_valid(name, size, align, flags)) {
 		if (flags & SLAB_PANIC) {
-			slab_warn("kmem_cache_create(%s, size %u, align %u, flags %#x): invalid arguments; panic",
-				  name ? name : "(null)", size, align, flags);
+			slab_warn("%s(%s, size %u, align %u, flags %#x): invalid arguments; panic",
+				  __func__, name ? name : "(null)", size, align,
+				  flags);
 			abort();
 		}
 		errno = EINVAL;
@@ -250,7 +290,7 @@ struct kmem_cache *kmem_cache_create(const char *name, unsigned int size,
 	}
 	s = create_cache(name, size, align, flags, ctor);
 	if (!s && (flags & SLAB_PANIC)) {
-		slab_warn("kmem_cache_create(%s): out of memory; panic", name);
+		slab_warn("%s(%s): out of memory; panic", __func__, name);
 		abort();
 	}
 	return s;
@@ -276,8 +316,8 @@ void kmem_cache_destroy(struct kmem_cache *s)
 	if (!s)
 		return;
 	if (s->kmalloc) {
-		slab_warn("kmem_cache_destroy(%s): a kmalloc cache cannot be destroyed",
-			  s->name);
+		slab_warn("%s(%s): a kmalloc cache cannot be destroyed",
+			  __func__, s->name);
 		return;
 	}
 	pthread_mutex_lock(&slab_mutex);
@@ -293,8 +333,8 @@ void kmem_cache_destroy(struct kmem_cache *s)
 	}
 	__kmem_cache_get_info(s, &info);
 	slab_bug(s->name,
-		 "Objects remaining on kmem_cache_destroy(): %zu objects in %zu slabs still allocated; cache left in place",
-		 info.active_objs, info.slabs);
+		 "Objects remaining on %s(): %zu objects in %zu slabs still allocated; cache left in place",
+		 __func__, info.active_objs, info.slabs);
 }
 
 /**
@@ -699,12 +739,12 @@ static void create_kmalloc_caches(void)
 
 	for (i = 1; i < NR_KMALLOC_CACHES; i++) {
 		unsigned int size = kmalloc_class_size[i];
+		/* power-of-two sizes are naturally aligned, as in the kernel */
+		unsigned int align = (size & (size - 1)) ? 0 : size;
 		char name[32];
 
 		snprintf(name, sizeof(name), "kmalloc-%u", size);
-		/* power-of-two sizes are naturally aligned, as in the kernel */
-		kmalloc_caches[i] = create_cache(name, size,
-						 size & (size - 1) ? 0 : size,
+		kmalloc_caches[i] = create_cache(name, size, align,
 						 SLAB_NO_MERGE, NULL);
 		if (!kmalloc_caches[i]) {
 			slab_warn("cannot create %s", name);
@@ -714,10 +754,31 @@ static void create_kmalloc_caches(void)
 	}
 }
 
+static void create_meta_caches(void)
+{
+	static char names[NR_META_CACHES][24];
+	unsigned int i;
+
+	for (i = 0; i < NR_META_CACHES; i++) {
+		struct kmem_cache *s = &slab_meta_caches[i];
+
+		s->object_size = META_MIN_SIZE << i;
+		s->align = s->object_size < CACHE_LINE_SIZE ? 0 : CACHE_LINE_SIZE;
+		snprintf(names[i], sizeof(names[i]), "kslab-meta-%u",
+			 s->object_size);
+		s->name = names[i];
+		s->internal = true;
+		s->id = i;
+		if (__kmem_cache_create(s))
+			abort();
+	}
+}
+
 static void kslab_init_once(void)
 {
 	kslab_options_init();
 	slab_thread_init();
+	create_meta_caches();
 	create_kmalloc_caches();
 	pthread_atfork(slab_atfork_prepare, slab_atfork_parent,
 		       slab_atfork_child);
@@ -733,7 +794,7 @@ void kslab_init(void)
 	pthread_once(&kslab_once, kslab_init_once);
 }
 
-static void __attribute__((constructor)) kslab_constructor(void)
+static void __constructor kslab_constructor(void)
 {
 	kslab_init();
 }

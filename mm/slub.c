@@ -34,7 +34,8 @@
  *                               cache destruction, fork
  *     cache->lock               a cache's slab lists, depot, counters and
  *                               its list of thread caches
- *       pagemap_lock            writers of the address map
+ *       meta cache->lock        kslab's own metadata (magazines, tables)
+ *         pagemap_lock          writers of the address map
  *
  * No path takes a lock above one it already holds.  mmap() and munmap()
  * run with no cache lock held: slabs to release are collected on a
@@ -331,8 +332,8 @@ static unsigned int refill_objects(struct kmem_cache *s, gfp_t gfp,
 
 static struct magazine *magazine_new(struct kmem_cache *s)
 {
-	struct magazine *mag = malloc(sizeof(*mag) +
-				      s->magazine_size * sizeof(void *));
+	struct magazine *mag = slab_meta_alloc(sizeof(*mag) +
+					       s->magazine_size * sizeof(void *));
 
 	if (mag) {
 		mag->next = NULL;
@@ -357,7 +358,7 @@ static struct magazine *depot_get_empty(struct kmem_cache *s)
 static void depot_put_empty(struct kmem_cache *s, struct magazine *mag)
 {
 	if (s->depot_nr_empty >= depot_limit) {
-		free(mag);
+		kfree(mag);
 		return;
 	}
 	mag->count = 0;
@@ -409,11 +410,11 @@ static void depot_flush(struct kmem_cache *s, struct list_head *release)
 
 	while ((mag = depot_get_full(s))) {
 		put_objects(s, mag->objs, mag->count, release);
-		free(mag);
+		kfree(mag);
 	}
 	while ((mag = s->depot_empty)) {
 		s->depot_empty = mag->next;
-		free(mag);
+		kfree(mag);
 	}
 	s->depot_nr_empty = 0;
 }
@@ -448,11 +449,11 @@ static void thread_cache_drain(struct kmem_cache *s, struct thread_cache *tc,
 {
 	if (tc->loaded) {
 		put_objects(s, tc->objs, tc->count, release);
-		free(tc->loaded);
+		kfree(tc->loaded);
 	}
 	if (tc->prev) {
 		put_objects(s, tc->prev->objs, tc->prev_count, release);
-		free(tc->prev);
+		kfree(tc->prev);
 	}
 	tc->loaded = NULL;
 	tc->prev = NULL;
@@ -511,9 +512,9 @@ static void thread_table_release(struct thread_cache_table *table, bool retire)
 			pthread_mutex_unlock(&s->lock);
 			release_slabs(s, &release);
 		}
-		free(tc);
+		kfree(tc);
 	}
-	free(table->caches);
+	kfree(table->caches);
 	table->caches = NULL;
 	table->size = 0;
 	list_del_init(&table->node);
@@ -536,9 +537,11 @@ static bool grow_thread_table(unsigned int id)
 
 	while (size <= id)
 		size *= 2;
-	table = realloc(thread_caches.caches, size * sizeof(*table));
+	table = slab_meta_alloc(size * sizeof(*table));
 	if (!table)
 		return false;
+	for (i = 0; i < thread_caches.size; i++)
+		table[i] = thread_caches.caches[i];
 	for (i = thread_caches.size; i < size; i++)
 		table[i] = &no_thread_cache;
 	if (!thread_caches.size) {
@@ -547,6 +550,7 @@ static bool grow_thread_table(unsigned int id)
 		list_add(&thread_caches.node, &slab_threads);
 		pthread_mutex_unlock(&slab_mutex);
 	}
+	kfree(thread_caches.caches);
 	thread_caches.caches = table;
 	thread_caches.size = size;
 	return true;
@@ -557,20 +561,21 @@ static bool grow_thread_table(unsigned int id)
  * Return: NULL when the thread is exiting, the cache is dead, or memory
  * ran out; the caller then goes straight to the slabs.
  */
-static __noinline struct thread_cache *thread_cache_create(struct kmem_cache *s)
+static noinline struct thread_cache *thread_cache_create(struct kmem_cache *s)
 {
 	struct thread_cache *tc;
 	struct magazine *mag;
 
-	if (thread_exiting || READ_ONCE(s->dead))
+	if (thread_exiting || s->internal || READ_ONCE(s->dead))
 		return NULL;
 	if (s->id >= thread_caches.size && !grow_thread_table(s->id))
 		return NULL;
 	tc = thread_caches.caches[s->id];
 	if (tc == &no_thread_cache) {
-		tc = calloc(1, sizeof(*tc));
+		tc = slab_meta_alloc(sizeof(*tc));
 		if (!tc)
 			return NULL;
+		memset(tc, 0, sizeof(*tc));
 		INIT_LIST_HEAD(&tc->node);
 		thread_caches.caches[s->id] = tc;
 	}
@@ -895,8 +900,8 @@ bool __kmem_cache_shutdown(struct kmem_cache *s)
 void __kmem_cache_release(struct kmem_cache *s)
 {
 	pthread_mutex_destroy(&s->lock);
-	free(s->name);
-	free(s);
+	kfree(s->name);
+	kfree(s);
 }
 
 /**
@@ -986,9 +991,13 @@ void slab_atfork_prepare(void)
 {
 	struct kmem_cache *s;
 
+	unsigned int i;
+
 	pthread_mutex_lock(&slab_mutex);
 	list_for_each_entry(s, &slab_caches, list)
 		pthread_mutex_lock(&s->lock);
+	for (i = 0; i < NR_META_CACHES; i++)
+		pthread_mutex_lock(&slab_meta_caches[i].lock);
 	pagemap_fork_prepare();
 }
 
@@ -996,7 +1005,11 @@ void slab_atfork_parent(void)
 {
 	struct kmem_cache *s;
 
+	unsigned int i;
+
 	pagemap_fork_parent();
+	for (i = 0; i < NR_META_CACHES; i++)
+		pthread_mutex_unlock(&slab_meta_caches[i].lock);
 	list_for_each_entry(s, &slab_caches, list)
 		pthread_mutex_unlock(&s->lock);
 	pthread_mutex_unlock(&slab_mutex);
@@ -1009,7 +1022,11 @@ void slab_atfork_child(void)
 	struct kmem_cache *s;
 
 	/* the forking thread took every lock in prepare; it owns them here */
+	unsigned int i;
+
 	pagemap_fork_child();
+	for (i = 0; i < NR_META_CACHES; i++)
+		pthread_mutex_unlock(&slab_meta_caches[i].lock);
 	list_for_each_entry(s, &slab_caches, list)
 		pthread_mutex_unlock(&s->lock);
 	list_for_each_entry_safe(table, next, &slab_threads, node) {

@@ -122,7 +122,6 @@ err_close:
 static inline const char *stderr_capture_end(struct stderr_capture *cap)
 {
 	static char empty[1];
-	long size;
 
 	if (cap->saved_fd < 0 || !cap->file)
 		return cap->text ? cap->text : empty;
@@ -133,7 +132,8 @@ static inline const char *stderr_capture_end(struct stderr_capture *cap)
 	cap->saved_fd = -1;
 
 	if (fseek(cap->file, 0, SEEK_END) == 0) {
-		size = ftell(cap->file);
+		long size = ftell(cap->file);
+
 		if (size < 0)
 			size = 0;
 		rewind(cap->file);

@@ -132,12 +132,17 @@ TEST(get_info_counts_active_objects_exactly)
 
 	s = kmem_cache_create("test_active", 56, 0, 0, NULL);
 	ASSERT_NE(NULL, s);
-	for (i = 0; i < ARRAY_SIZE(objs); i++) {
+	objs[0] = kmem_cache_alloc(s, GFP_KERNEL);
+	ASSERT_NE(NULL, objs[0]);
+	EXPECT_EQ(1, active_objs(s));
+	for (i = 1; i < 10; i++) {
 		objs[i] = kmem_cache_alloc(s, GFP_KERNEL);
 		ASSERT_NE(NULL, objs[i]);
-		if (i == 0 || i == 9 || i == 499) {
-			EXPECT_EQ(i + 1, active_objs(s));
-		}
+	}
+	EXPECT_EQ(10, active_objs(s));
+	for (; i < ARRAY_SIZE(objs); i++) {
+		objs[i] = kmem_cache_alloc(s, GFP_KERNEL);
+		ASSERT_NE(NULL, objs[i]);
 	}
 	EXPECT_EQ(ARRAY_SIZE(objs), active_objs(s));
 	for (i = 0; i < 300; i++)
@@ -179,9 +184,9 @@ TEST(get_info_reports_slabs_while_objects_live)
 TEST(kmem_cache_macro_uses_struct_name_size_and_alignment)
 {
 	struct kslab_test_item {
-		long key;
+		_Alignas(32) long key;
 		char payload[40];
-	} __attribute__((aligned(32)));
+	};
 	struct kmem_cache_info info;
 	struct kmem_cache *s;
 	void *objs[64];

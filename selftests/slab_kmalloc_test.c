@@ -189,6 +189,7 @@ TEST(kmalloc_zero_returns_zero_size_ptr)
 
 	EXPECT_EQ(ZERO_SIZE_PTR, p);
 	EXPECT_TRUE(ZERO_OR_NULL_PTR(p));
+	/* cppcheck-suppress unsignedPositive */
 	EXPECT_TRUE(ZERO_OR_NULL_PTR(NULL));
 	EXPECT_EQ(0, ksize(p));
 	kfree(p);

@@ -59,8 +59,8 @@ int main(void)
 	struct session *s;
 	pthread_t thread;
 	unsigned int i;
+	int *numbers, *bigger;
 	char *greeting;
-	int *numbers;
 
 	printf("kslab demo: caches\n");
 	session_cache = kmem_cache_create("session", sizeof(struct session), 0,
@@ -106,9 +106,12 @@ int main(void)
 	printf("  kstrdup: \"%s\" (ksize %zu)\n", greeting, ksize(greeting));
 	printf("  kcalloc(1000, %zu): ksize %zu, zeroed: %s\n", sizeof(*numbers),
 	       ksize(numbers), numbers[999] == 0 ? "yes" : "no");
-	numbers = krealloc(numbers, 1 << 20, GFP_KERNEL);
-	printf("  krealloc to 1 MiB (mapped directly): ksize %zu\n",
-	       ksize(numbers));
+	bigger = krealloc(numbers, 1 << 20, GFP_KERNEL);
+	if (!bigger)
+		return 1;
+	numbers = bigger;
+	printf("  krealloc to 1 MiB (mapped directly): ksize %zu, kept: %s\n",
+	       ksize(numbers), numbers[999] == 0 ? "yes" : "no");
 	printf("  kcalloc overflow gives NULL: %s\n",
 	       kcalloc(~(size_t)0, 2, GFP_KERNEL) ? "no" : "yes");
 	kfree(numbers);

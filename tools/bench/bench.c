@@ -10,8 +10,9 @@
  * best figure of each.  "--alloc=kslab" uses a 64-byte kmem_cache (or
  * kmalloc(64) for the kmalloc test); "--alloc=malloc" uses malloc(64) and
  * free() of whatever malloc the process was started with: glibc, or a peer
- * allocator interposed with LD_PRELOAD.  impl= names the shared object that
- * really defines malloc, so a preload that did not take is visible.
+ * allocator interposed with LD_PRELOAD.  impl= names the allocator that
+ * really defines malloc, told by the symbols of the object that holds it,
+ * so a preload that did not take is visible.
  *
  * Tests:
  *
@@ -21,14 +22,16 @@
  *            in allocation order; ns per object (its alloc plus its free).
  *   xthread  a producer thread allocates and writes objects and hands them
  *            through a single-producer single-consumer ring to a consumer
- *            thread that frees them; objects per second.
+ *            thread that frees them; objects per second.  The two threads
+ *            are pinned to two different CPUs: left to the scheduler they
+ *            sometimes share one, and no object then crosses cores.
  *   memory   N live objects: resident memory growth over the ideal N * 64
  *            bytes, in percent; then everything is freed, the allocator is
  *            asked to give memory back (kmem_cache_shrink(), malloc_trim(0),
  *            or the peer's own purge call found with dlsym()), and the
  *            resident memory left above the starting point is reported.
  *
- * Method: timings use CLOCK_MONOTONIC.  Every timed test first runs once
+ * Method: timings use CLOCK_MONOTONIC.  Every timed test first runs
  * untimed (warm caches, faulted-in memory, populated per-thread caches),
  * then runs --reps times and reports the best repetition, which filters out
  * interference from the rest of the machine.  Every allocation loop is

@@ -94,13 +94,14 @@ start=$(date +%s)
 for ((round = 1; round <= rounds; round++)); do
 	for test in $tests; do
 		printf 'round %d/%d %-8s' "$round" "$rounds" "$test" >&2
+		read -r -a args <<< "$(test_args "$test")"
 		for i in "${!names[@]}"; do
 			name=${names[$i]}
 			alloc=malloc
 			[ "$name" = kslab ] && alloc=kslab
 			env -u LD_PRELOAD ${preloads[$i]:+LD_PRELOAD=${preloads[$i]}} \
 				timeout "$timeout_s" "$bench" --alloc=$alloc \
-				--test="$test" $(test_args "$test") \
+				--test="$test" "${args[@]}" \
 				> "$errlog.out" 2> "$errlog"
 			rc=$?
 			line=$(grep '^result ' "$errlog.out")
