@@ -321,8 +321,9 @@ bench: $(addprefix $(out),$(bench))
 # and for two groups of files only:
 #   include/kslab/*.h  NEW_TYPEDEFS: the API contract defines gfp_t and
 #                      slab_flags_t as typedefs
-#   lib/compiler.h     PREFER_DEFINED_ATTRIBUTE_MACRO, COMPLEX_MACRO: it is
-#                      where the attribute macros checkpatch asks for live
+#   lib/compiler.h     PREFER_DEFINED_ATTRIBUTE_MACRO, COMPLEX_MACRO,
+#                      MEMORY_BARRIER: it is where the attribute and barrier
+#                      macros checkpatch asks for are defined
 
 lint-dirs := mm lib include tools selftests
 ifneq ($(filter lint,$(MAKECMDGOALS)),)
@@ -353,7 +354,7 @@ quiet_cmd_lint = LINT    $(words $(lint-files)) files: checkpatch, cppcheck
 		 $(if $(lint-api-files),$(checkpatch),true) --ignore NEW_TYPEDEFS \
 			-f $(lint-api-files) || status=1; \
 		 $(if $(lint-compiler-files),$(checkpatch),true) \
-			--ignore PREFER_DEFINED_ATTRIBUTE_MACRO,COMPLEX_MACRO \
+			--ignore PREFER_DEFINED_ATTRIBUTE_MACRO,COMPLEX_MACRO,MEMORY_BARRIER \
 			-f $(lint-compiler-files) || status=1; \
 		 $(cppcheck) $(filter %.c,$(lint-files)) || status=1; \
 		 exit $$status

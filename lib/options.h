@@ -12,7 +12,8 @@
 enum kslab_option {
 	OPT_MAGAZINE_OBJECTS,	/* objects per per-thread magazine, 0: by size */
 	OPT_DEPOT_MAGAZINES,	/* full magazines a cache's depot keeps */
-	OPT_EMPTY_SLABS,	/* empty slabs a cache keeps on free */
+	OPT_EMPTY_SLABS,	/* empty slabs a cache keeps for good */
+	OPT_SLAB_DECAY_MS,	/* how long other empty slabs are kept */
 	OPT_FINALIZER_WATCHDOG_MS,
 	OPT_FINALIZE_AT_EXIT_MS,
 	NR_KSLAB_OPTIONS

@@ -43,24 +43,28 @@
 struct kmem_cache;
 
 /*
- * struct slab - the header at the start of every slab, and of every
- * large kmalloc mapping (cache == NULL).
+ * struct slab - the header at the start of every slab, and at the end of
+ * every large kmalloc mapping (cache == NULL).
  *
- * Objects live at base + i * slot_size for i < objects.  An object is
- * either out of the slab (handed to a user or sitting in a magazine),
- * on the freelist, or not carved yet (index >= carved).  Carving is
- * lazy, so a slab's untouched tail costs no resident memory and a ctor
- * runs exactly once per object, when it is carved.
+ * Objects live at base + i * slot_size for i < objects.  Bit i of
+ * free_map is set while object i is in the slab (free); clear while it is
+ * out (handed to a user, or sitting in a magazine).  The allocator never
+ * writes into a free object: a ctor's work survives, an RCU reader of a
+ * SLAB_TYPESAFE_BY_RCU object reads what the last user left, and filling
+ * or emptying a magazine touches two cache lines of bitmap per 1024
+ * objects instead of every object.  Objects are taken lowest address
+ * first, so a slab's untouched tail costs no resident memory.
  */
 struct slab {
 	struct kmem_cache *cache;	/* immutable; NULL: a large kmalloc */
 	unsigned char *base;		/* first object; immutable */
-	size_t size;			/* bytes mapped from base of the slab */
-	void *freelist;			/* under cache->lock */
+	size_t size;			/* bytes mapped */
 	unsigned int inuse;		/* objects out of the slab; under lock */
-	unsigned int carved;		/* objects ever carved; under lock */
+	unsigned int first_free;	/* no free bit in words below; under lock */
 	struct list_head slab_list;	/* partial/full/empty; under lock */
 	void *meta;			/* per-object metadata, later issues */
+	unsigned long empty_since;	/* ms, while on the empty list */
+	unsigned long free_map[];	/* under lock */
 };
 
 /*
@@ -125,7 +129,7 @@ struct kmem_cache {
 	unsigned int id;		/* index in per-thread cache tables */
 	unsigned int slot_size;		/* stride between objects */
 	unsigned int objs_bytes;	/* objs_per_slab * slot_size */
-	unsigned int offset;		/* of the free pointer in a free object */
+	unsigned int map_words;		/* longs in a slab's free_map */
 	uint64_t slot_reciprocal;	/* see obj_is_slot_start() */
 	void (*ctor)(void *obj);
 	slab_flags_t flags;
@@ -143,7 +147,7 @@ struct kmem_cache {
 	pthread_mutex_t lock;
 	struct list_head partial;	/* slabs with objects both out and free */
 	struct list_head full;		/* slabs with no free object */
-	struct list_head empty;		/* slabs with every object free */
+	struct list_head empty;		/* every object free; newest first */
 	unsigned long nr_slabs;
 	unsigned long nr_empty;
 	unsigned long inuse;		/* sum of slab->inuse */

@@ -71,7 +71,7 @@ static pthread_once_t kslab_once = PTHREAD_ONCE_INIT;
  * granule) aligned like the kernel's page-allocator kmalloc, and its
  * struct slab sits in the last LARGE_TAIL bytes.
  */
-#define LARGE_TAIL		64UL
+#define LARGE_TAIL		128UL
 #define KMALLOC_LARGE_MAX	(1UL << 46)
 
 _Static_assert(sizeof(struct slab) <= LARGE_TAIL,

@@ -17,12 +17,14 @@
  *                  round trip moves a whole magazine (up to 128 objects).
  *   slabs          per cache, under cache->lock: partial, full and empty
  *                  lists.  A slab is a granule-aligned mmap() of
- *                  slab_size bytes with a struct slab header at its start
- *                  and objects after it.  Objects are carved lazily (a
- *                  bump index), so untouched tails cost no resident
- *                  memory; caches with a ctor carve the whole slab when it
- *                  is created, outside any lock, and run the ctor once per
- *                  object there.
+ *                  slab_size bytes: a struct slab header with a bitmap of
+ *                  free objects, then the objects.  The allocator never
+ *                  writes into a free object (no in-object freelist), and
+ *                  hands out the lowest free address first, so untouched
+ *                  tails cost no resident memory.  Caches with a ctor
+ *                  construct every object of a new slab when it is
+ *                  created, outside any lock: once per object, never on
+ *                  reuse.
  *   address map    mm/pagemap.c: granule -> struct slab, lock-free.  Any
  *                  pointer leads to its slab and cache in two loads, which
  *                  is how kfree() works without a size and how bad frees
@@ -50,10 +52,16 @@
  * from many slabs cost nothing until a magazine overflows, then one lock
  * for the whole magazine.
  *
- * Memory goes back to the OS when a slab becomes empty and the cache
- * already keeps KSLAB_EMPTY_SLABS empty slabs, and for every empty slab
- * on kmem_cache_shrink().  Depots are bounded (KSLAB_DEPOT_MAGAZINES);
- * overflowing magazines are emptied into their slabs.
+ * Memory goes back to the OS by decay, as jemalloc does it: a cache keeps
+ * KSLAB_EMPTY_SLABS empty slabs for good; every other empty slab is
+ * unmapped once it has stayed empty for KSLAB_SLAB_DECAY_MS.  The decay
+ * runs from the slow paths of any cache (a clock read once per magazine),
+ * so a burst of frees followed by a burst of allocations reuses the
+ * memory instead of unmapping and faulting it in again, which costs tens
+ * of microseconds per slab on a virtual machine.  kmem_cache_shrink()
+ * unmaps every empty slab at once.  Depots are bounded
+ * (KSLAB_DEPOT_MAGAZINES); overflowing magazines are emptied into their
+ * slabs.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -74,21 +82,10 @@ static pthread_key_t thread_exit_key;
 static LIST_HEAD(slab_threads);
 
 static unsigned int empty_slab_reserve;
+static unsigned long slab_decay_ms;
+/* earliest time (ms) an empty slab beyond a reserve may be unmapped */
+static unsigned long next_decay_ms = ~0UL;
 static unsigned int depot_limit;
-
-static inline void *get_freepointer(const struct kmem_cache *s, void *obj)
-{
-	void *next;
-
-	memcpy(&next, (char *)obj + s->offset, sizeof(next));
-	return next;
-}
-
-static inline void set_freepointer(const struct kmem_cache *s, void *obj,
-				   void *next)
-{
-	memcpy((char *)obj + s->offset, &next, sizeof(next));
-}
 
 static bool cache_lock(struct kmem_cache *s, gfp_t gfp)
 {
@@ -138,37 +135,45 @@ void slab_unmap(void *p, size_t size)
 	munmap(p, size);
 }
 
+#define BITS_PER_LONG	64
+
 static void setup_slab_header(struct kmem_cache *s, struct slab *slab)
 {
+	unsigned int i, tail = s->objs_per_slab % BITS_PER_LONG;
+
 	slab->cache = s;
 	slab->base = (unsigned char *)slab + s->slab_header;
 	slab->size = s->slab_size;
-	slab->freelist = NULL;
 	slab->inuse = 0;
-	slab->carved = 0;
+	slab->first_free = 0;
 	slab->meta = NULL;
 	INIT_LIST_HEAD(&slab->slab_list);
+	for (i = 0; i < s->map_words; i++)
+		slab->free_map[i] = ~0UL;
+	if (tail)
+		slab->free_map[s->map_words - 1] = (1UL << tail) - 1;
+}
+
+static inline unsigned int obj_index(const struct kmem_cache *s,
+				     const struct slab *slab, const void *obj)
+{
+	uintptr_t off = (uintptr_t)obj - (uintptr_t)slab->base;
+
+	return (unsigned int)((off * s->slot_reciprocal) >>
+			      SLOT_RECIPROCAL_SHIFT);
 }
 
 /*
- * A cache with a ctor carves every object of a new slab at once, before
- * the slab is visible to anyone: the ctor runs exactly once per object,
- * outside any lock, so it may itself allocate from other caches.
+ * A cache with a ctor constructs every object of a new slab at once,
+ * before the slab is visible to anyone: the ctor runs exactly once per
+ * object, outside any lock, so it may itself allocate from other caches.
  */
-static void carve_slab_for_ctor(struct kmem_cache *s, struct slab *slab)
+static void construct_slab(struct kmem_cache *s, struct slab *slab)
 {
 	unsigned int i;
-	void *next = NULL;
 
-	for (i = s->objs_per_slab; i-- > 0;) {
-		void *obj = slab->base + (size_t)i * s->slot_size;
-
-		s->ctor(obj);
-		set_freepointer(s, obj, next);
-		next = obj;
-	}
-	slab->freelist = next;
-	slab->carved = s->objs_per_slab;
+	for (i = 0; i < s->objs_per_slab; i++)
+		s->ctor(slab->base + (size_t)i * s->slot_size);
 }
 
 static struct slab *new_slab(struct kmem_cache *s)
@@ -179,7 +184,7 @@ static struct slab *new_slab(struct kmem_cache *s)
 		return NULL;
 	setup_slab_header(s, slab);
 	if (s->ctor)
-		carve_slab_for_ctor(s, slab);
+		construct_slab(s, slab);
 	if (pagemap_register(slab, slab, s->slab_size)) {
 		slab_unmap(slab, s->slab_size);
 		errno = ENOMEM;
@@ -200,26 +205,96 @@ static void release_slabs(struct kmem_cache *s, struct list_head *list)
 	}
 }
 
+static unsigned long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec * 1000UL + ts.tv_nsec / 1000000;
+}
+
 /*
- * Move @slab to the list its new inuse count calls for.  A slab that
- * became empty while the cache already keeps its reserve of empty slabs
- * goes onto @release instead, to be unmapped once the lock is dropped.
+ * A slab that became empty goes to the head of the empty list, stamped;
+ * beyond the reserve it will decay (see slab_decay()).
  */
+static void slab_became_empty(struct kmem_cache *s, struct slab *slab)
+{
+	list_move(&slab->slab_list, &s->empty);
+	s->nr_empty++;
+	if (s->nr_empty > empty_slab_reserve) {
+		unsigned long deadline = now_ms() + slab_decay_ms;
+
+		slab->empty_since = deadline - slab_decay_ms;
+		if (deadline < READ_ONCE(next_decay_ms))
+			WRITE_ONCE(next_decay_ms, deadline);
+	}
+}
+
+/*
+ * Unmap @s's empty slabs beyond its reserve that have been empty since
+ * before @cutoff, oldest (the list's tail) first.
+ * Return: when the next of its slabs will be due, or ~0UL.
+ */
+static unsigned long decay_cache(struct kmem_cache *s, unsigned long cutoff)
+{
+	unsigned long next = ~0UL;
+	LIST_HEAD(release);
+
+	pthread_mutex_lock(&s->lock);
+	while (s->nr_empty > empty_slab_reserve) {
+		struct slab *slab = list_entry(s->empty.prev, struct slab,
+					       slab_list);
+
+		if (slab->empty_since > cutoff) {
+			next = slab->empty_since + slab_decay_ms;
+			break;
+		}
+		list_move(&slab->slab_list, &release);
+		s->nr_empty--;
+		s->nr_slabs--;
+	}
+	pthread_mutex_unlock(&s->lock);
+	release_slabs(s, &release);
+	return next;
+}
+
+/*
+ * slab_decay - give back empty slabs that stayed empty long enough
+ *
+ * Called from slow paths with no lock held; costs one clock read when
+ * nothing is due.  A thread that finds another one decaying goes on.
+ */
+static void slab_decay(void)
+{
+	unsigned long now = now_ms(), next = ~0UL;
+	struct kmem_cache *s;
+
+	if (now < READ_ONCE(next_decay_ms))
+		return;
+	if (pthread_mutex_trylock(&slab_mutex))
+		return;
+	WRITE_ONCE(next_decay_ms, ~0UL);
+	list_for_each_entry(s, &slab_caches, list) {
+		unsigned long due = decay_cache(s, now - slab_decay_ms);
+
+		if (due < next)
+			next = due;
+	}
+	if (next < READ_ONCE(next_decay_ms))
+		WRITE_ONCE(next_decay_ms, next);
+	pthread_mutex_unlock(&slab_mutex);
+}
+
+/* Move @slab to the list its new inuse count calls for. */
 static void relist_slab(struct kmem_cache *s, struct slab *slab,
-			unsigned int old_inuse, struct list_head *release)
+			unsigned int old_inuse)
 {
 	unsigned int n = slab->inuse;
 
 	if (n == old_inuse)
 		return;
 	if (n == 0) {
-		if (s->nr_empty >= empty_slab_reserve && release) {
-			list_move(&slab->slab_list, release);
-			s->nr_slabs--;
-			return;
-		}
-		list_move(&slab->slab_list, &s->empty);
-		s->nr_empty++;
+		slab_became_empty(s, slab);
 		return;
 	}
 	if (old_inuse == 0)
@@ -243,7 +318,7 @@ static unsigned int take_objects(struct kmem_cache *s, void **objs,
 	while (got < want) {
 		struct list_head *head;
 		struct slab *slab;
-		unsigned int old;
+		unsigned int old, w;
 
 		if (!list_empty(&s->partial))
 			head = &s->partial;
@@ -253,43 +328,63 @@ static unsigned int take_objects(struct kmem_cache *s, void **objs,
 			break;
 		slab = list_first_entry(head, struct slab, slab_list);
 		old = slab->inuse;
-		while (got < want && slab->inuse < s->objs_per_slab) {
-			void *obj = slab->freelist;
+		w = slab->first_free;
+		while (got < want && w < s->map_words) {
+			unsigned long bits = slab->free_map[w];
 
-			if (obj) {
-				slab->freelist = get_freepointer(s, obj);
-			} else {
-				obj = slab->base + (size_t)slab->carved * s->slot_size;
-				slab->carved++;
+			while (bits && got < want) {
+				unsigned int b = __builtin_ctzl(bits);
+
+				bits &= bits - 1;
+				objs[got++] = slab->base + (size_t)(w * BITS_PER_LONG + b) *
+						      s->slot_size;
+				slab->inuse++;
 			}
-			slab->inuse++;
-			objs[got++] = obj;
+			slab->free_map[w] = bits;
+			if (!bits)
+				w++;
 		}
+		slab->first_free = w;
 		s->inuse += slab->inuse - old;
-		relist_slab(s, slab, old, NULL);
+		relist_slab(s, slab, old);
 	}
 	return got;
 }
 
 /*
- * put_objects - return @n objects to their slabs.
- * Context: cache->lock held.  Slabs to unmap are added to @release.
+ * put_objects - return @n objects to their slabs.  A magazine's objects
+ * mostly come in runs from one slab: each run costs one map lookup and
+ * one relist.  An object whose free bit is already set was freed twice:
+ * it is reported and skipped.
+ * Context: cache->lock held.
  */
-static void put_objects(struct kmem_cache *s, void **objs, unsigned int n,
-			struct list_head *release)
+static void put_objects(struct kmem_cache *s, void **objs, unsigned int n)
 {
-	unsigned int i;
+	unsigned int i = 0;
 
-	for (i = 0; i < n; i++) {
-		void *obj = objs[i];
-		struct slab *slab = virt_to_slab(obj);
-		unsigned int old = slab->inuse;
+	while (i < n) {
+		struct slab *slab = virt_to_slab(objs[i]);
+		uintptr_t base = (uintptr_t)slab->base;
+		unsigned int old = slab->inuse, freed = 0;
 
-		set_freepointer(s, obj, slab->freelist);
-		slab->freelist = obj;
-		slab->inuse = old - 1;
-		s->inuse--;
-		relist_slab(s, slab, old, release);
+		do {
+			unsigned int idx = obj_index(s, slab, objs[i]);
+			unsigned int w = idx / BITS_PER_LONG;
+			unsigned long bit = 1UL << (idx % BITS_PER_LONG);
+
+			if (unlikely(slab->free_map[w] & bit)) {
+				slab_report_bad_free(s, objs[i], "double free");
+			} else {
+				slab->free_map[w] |= bit;
+				if (w < slab->first_free)
+					slab->first_free = w;
+				freed++;
+			}
+			i++;
+		} while (i < n && (uintptr_t)objs[i] - base < s->objs_bytes);
+		slab->inuse = old - freed;
+		s->inuse -= freed;
+		relist_slab(s, slab, old);
 	}
 }
 
@@ -325,6 +420,7 @@ static unsigned int refill_objects(struct kmem_cache *s, gfp_t gfp,
 	}
 	stat(s, ALLOC_REFILL);
 	cache_unlock(s);
+	slab_decay();
 	return got;
 }
 
@@ -374,10 +470,10 @@ static void depot_put_empty(struct kmem_cache *s, struct magazine *mag)
  * Context: cache->lock held.
  */
 static void depot_put_full(struct kmem_cache *s, struct magazine *mag,
-			   unsigned int count, struct list_head *release)
+			   unsigned int count)
 {
 	if (s->depot_nr_full >= depot_limit || !count) {
-		put_objects(s, mag->objs, count, release);
+		put_objects(s, mag->objs, count);
 		stat(s, FREE_FLUSH);
 		depot_put_empty(s, mag);
 		return;
@@ -404,12 +500,12 @@ static struct magazine *depot_get_full(struct kmem_cache *s)
 }
 
 /* Empty the whole depot into the slabs.  Context: cache->lock held. */
-static void depot_flush(struct kmem_cache *s, struct list_head *release)
+static void depot_flush(struct kmem_cache *s)
 {
 	struct magazine *mag;
 
 	while ((mag = depot_get_full(s))) {
-		put_objects(s, mag->objs, mag->count, release);
+		put_objects(s, mag->objs, mag->count);
 		kfree(mag);
 	}
 	while ((mag = s->depot_empty)) {
@@ -444,15 +540,14 @@ static void swap_magazines(struct thread_cache *tc)
  * magazines freed.  Context: cache->lock held, and either the caller owns
  * @tc or its owner cannot run (cache destruction, fork child).
  */
-static void thread_cache_drain(struct kmem_cache *s, struct thread_cache *tc,
-			       struct list_head *release)
+static void thread_cache_drain(struct kmem_cache *s, struct thread_cache *tc)
 {
 	if (tc->loaded) {
-		put_objects(s, tc->objs, tc->count, release);
+		put_objects(s, tc->objs, tc->count);
 		kfree(tc->loaded);
 	}
 	if (tc->prev) {
-		put_objects(s, tc->prev->objs, tc->prev_count, release);
+		put_objects(s, tc->prev->objs, tc->prev_count);
 		kfree(tc->prev);
 	}
 	tc->loaded = NULL;
@@ -470,13 +565,12 @@ static void thread_cache_drain(struct kmem_cache *s, struct thread_cache *tc,
  * rest goes to the slabs) so the next thread starts warm and nothing is
  * left behind.
  */
-static void thread_cache_retire(struct kmem_cache *s, struct thread_cache *tc,
-				struct list_head *release)
+static void thread_cache_retire(struct kmem_cache *s, struct thread_cache *tc)
 {
 	if (tc->loaded)
-		depot_put_full(s, tc->loaded, tc->count, release);
+		depot_put_full(s, tc->loaded, tc->count);
 	if (tc->prev)
-		depot_put_full(s, tc->prev, tc->prev_count, release);
+		depot_put_full(s, tc->prev, tc->prev_count);
 	tc->loaded = NULL;
 	tc->prev = NULL;
 	tc->objs = NULL;
@@ -499,18 +593,16 @@ static void thread_table_release(struct thread_cache_table *table, bool retire)
 	for (i = 0; i < table->size; i++) {
 		struct thread_cache *tc = table->caches[i];
 		struct kmem_cache *s = tc->cache;
-		LIST_HEAD(release);
 
 		if (tc == &no_thread_cache)
 			continue;
 		if (s) {
 			pthread_mutex_lock(&s->lock);
 			if (retire)
-				thread_cache_retire(s, tc, &release);
+				thread_cache_retire(s, tc);
 			else
-				thread_cache_drain(s, tc, &release);
+				thread_cache_drain(s, tc);
 			pthread_mutex_unlock(&s->lock);
-			release_slabs(s, &release);
 		}
 		kfree(tc);
 	}
@@ -612,12 +704,10 @@ static void *alloc_single(struct kmem_cache *s, gfp_t gfp)
 
 static void free_single(struct kmem_cache *s, void *obj)
 {
-	LIST_HEAD(release);
-
 	pthread_mutex_lock(&s->lock);
-	put_objects(s, &obj, 1, &release);
+	put_objects(s, &obj, 1);
 	pthread_mutex_unlock(&s->lock);
-	release_slabs(s, &release);
+	slab_decay();
 }
 
 /*
@@ -708,7 +798,6 @@ void __slab_free(struct kmem_cache *s, void *obj)
 {
 	struct thread_cache *tc = this_thread_cache(s);
 	struct magazine *empty;
-	LIST_HEAD(release);
 
 	if (!tc)
 		tc = thread_cache_create(s);
@@ -729,7 +818,7 @@ void __slab_free(struct kmem_cache *s, void *obj)
 	}
 	pthread_mutex_lock(&s->lock);
 	if (tc->prev) {
-		depot_put_full(s, tc->prev, tc->prev_count, &release);
+		depot_put_full(s, tc->prev, tc->prev_count);
 		tc->prev = NULL;
 		WRITE_ONCE(tc->prev_count, 0);
 	}
@@ -740,11 +829,11 @@ void __slab_free(struct kmem_cache *s, void *obj)
 		load_magazine(tc, empty, 0);
 	} else {
 		/* no memory for a magazine: give the loaded one's objects back */
-		put_objects(s, tc->objs, tc->count, &release);
+		put_objects(s, tc->objs, tc->count);
 		WRITE_ONCE(tc->count, 0);
 	}
 	pthread_mutex_unlock(&s->lock);
-	release_slabs(s, &release);
+	slab_decay();
 push:
 	tc->objs[tc->count] = obj;
 	WRITE_ONCE(tc->count, tc->count + 1);
@@ -757,6 +846,25 @@ static unsigned int round_up_uint(unsigned int x, unsigned int a)
 	return (x + a - 1) & ~(a - 1);
 }
 
+/* Header bytes for a slab of @n objects: struct slab and its bitmap. */
+static size_t slab_header_size(struct kmem_cache *s, size_t n)
+{
+	size_t words = (n + BITS_PER_LONG - 1) / BITS_PER_LONG;
+
+	return round_up_uint(sizeof(struct slab) + words * sizeof(long),
+			     s->align);
+}
+
+/* Objects that fit a slab of @size bytes, header included. */
+static size_t objects_per_slab(struct kmem_cache *s, size_t size)
+{
+	size_t n = (size - sizeof(struct slab)) / s->slot_size;
+
+	while (n && slab_header_size(s, n) + n * s->slot_size > size)
+		n--;
+	return n;
+}
+
 /*
  * Pick the smallest slab size (a power of two, at least a granule) that
  * holds at least 8 objects and wastes at most 1/16 of itself; failing
@@ -767,13 +875,11 @@ static bool calculate_slab_size(struct kmem_cache *s)
 	size_t best = 0, best_waste_ppm = ~0UL, size;
 
 	for (size = SLAB_GRANULE_SIZE; size <= SLAB_MAX_SIZE; size <<= 1) {
-		size_t hdr = round_up_uint(sizeof(struct slab), s->align);
-		size_t n, waste;
+		size_t n = objects_per_slab(s, size), waste;
 
-		if (hdr + s->slot_size > size)
+		if (!n)
 			continue;
-		n = (size - hdr) / s->slot_size;
-		waste = size - hdr - n * s->slot_size;
+		waste = size - slab_header_size(s, n) - n * s->slot_size;
 		if (n >= 8 && waste * 16 <= size) {
 			best = size;
 			break;
@@ -786,8 +892,9 @@ static bool calculate_slab_size(struct kmem_cache *s)
 	if (!best)
 		return false;
 	s->slab_size = best;
-	s->slab_header = round_up_uint(sizeof(struct slab), s->align);
-	s->objs_per_slab = (best - s->slab_header) / s->slot_size;
+	s->objs_per_slab = objects_per_slab(s, best);
+	s->slab_header = slab_header_size(s, s->objs_per_slab);
+	s->map_words = (s->objs_per_slab + BITS_PER_LONG - 1) / BITS_PER_LONG;
 	s->objs_bytes = s->objs_per_slab * s->slot_size;
 	return true;
 }
@@ -802,7 +909,6 @@ int __kmem_cache_create(struct kmem_cache *s)
 {
 	unsigned int align = s->align;
 	unsigned int size = s->object_size;
-	unsigned int slot;
 	long mag;
 
 	if (align < sizeof(void *))
@@ -817,20 +923,7 @@ int __kmem_cache_create(struct kmem_cache *s)
 	}
 	s->align = align;
 	s->usable_size = round_up_uint(size, sizeof(void *));
-	/*
-	 * The free pointer normally overlays the first word of a free
-	 * object.  A ctor'd object keeps its constructed state while free,
-	 * and an RCU reader may still read a freed SLAB_TYPESAFE_BY_RCU
-	 * object, so for those the pointer goes after the object.
-	 */
-	if (s->ctor || (s->flags & SLAB_TYPESAFE_BY_RCU)) {
-		s->offset = s->usable_size;
-		slot = s->usable_size + sizeof(void *);
-	} else {
-		s->offset = 0;
-		slot = s->usable_size;
-	}
-	s->slot_size = round_up_uint(slot, align);
+	s->slot_size = round_up_uint(s->usable_size, align);
 	if (!calculate_slab_size(s))
 		return -EINVAL;
 	s->slot_reciprocal = ((1ULL << SLOT_RECIPROCAL_SHIFT) + s->slot_size - 1) /
@@ -882,8 +975,8 @@ bool __kmem_cache_shutdown(struct kmem_cache *s)
 
 	pthread_mutex_lock(&s->lock);
 	list_for_each_entry_safe(tc, next, &s->thread_caches, node)
-		thread_cache_drain(s, tc, &release);
-	depot_flush(s, &release);
+		thread_cache_drain(s, tc);
+	depot_flush(s);
 	release_all_empty(s, &release);
 	empty = s->inuse == 0;
 	if (!empty)
@@ -923,14 +1016,14 @@ int __kmem_cache_shrink(struct kmem_cache *s)
 
 	pthread_mutex_lock(&s->lock);
 	if (tc) {
-		put_objects(s, tc->objs, tc->count, &release);
+		put_objects(s, tc->objs, tc->count);
 		WRITE_ONCE(tc->count, 0);
 		if (tc->prev) {
-			put_objects(s, tc->prev->objs, tc->prev_count, &release);
+			put_objects(s, tc->prev->objs, tc->prev_count);
 			WRITE_ONCE(tc->prev_count, 0);
 		}
 	}
-	depot_flush(s, &release);
+	depot_flush(s);
 	release_all_empty(s, &release);
 	left = s->nr_slabs;
 	pthread_mutex_unlock(&s->lock);
@@ -978,6 +1071,7 @@ void __kmem_cache_get_info(struct kmem_cache *s, struct kmem_cache_info *info)
 void slab_thread_init(void)
 {
 	empty_slab_reserve = kslab_option(OPT_EMPTY_SLABS);
+	slab_decay_ms = kslab_option(OPT_SLAB_DECAY_MS);
 	depot_limit = kslab_option(OPT_DEPOT_MAGAZINES);
 	pthread_key_create(&thread_exit_key, thread_cache_exit);
 }

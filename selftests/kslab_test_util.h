@@ -16,6 +16,10 @@
  *
  * Everything here uses libc only (never kslab), so a broken allocator cannot
  * break the instruments used to observe it.
+ *
+ * A trap when writing tests: the harness's ASSERT_*() and EXPECT_*() expand
+ * to two statements (the check, then a loop that runs an optional TH_LOG()
+ * and bails out), so as the body of an if or for they need braces.
  */
 #ifndef _KSLAB_TEST_UTIL_H
 #define _KSLAB_TEST_UTIL_H
@@ -240,6 +244,25 @@ static inline void sleep_ms(unsigned int ms)
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
+}
+
+/*
+ * Empty slabs beyond a cache's small reserve go back to the OS once they
+ * have stayed empty for KSLAB_SLAB_DECAY_MS (default 500), on the next
+ * slow-path operation of any cache.  Wait that long, then cause one.
+ */
+static inline void let_empty_slabs_decay(void)
+{
+	const char *env = getenv("KSLAB_SLAB_DECAY_MS");
+	unsigned int ms = env ? (unsigned int)atoi(env) : 500;
+	struct kmem_cache *s;
+
+	sleep_ms(ms + 100);
+	s = kmem_cache_create("decay_trigger", 64, 0, 0, NULL);
+	if (s) {
+		kmem_cache_free(s, kmem_cache_alloc(s, GFP_KERNEL));
+		kmem_cache_destroy(s);
+	}
 }
 
 /*

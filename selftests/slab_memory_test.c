@@ -4,9 +4,11 @@
  * resident memory (/proc/self/statm) drops after kmem_cache_shrink(), after
  * plain frees (kslab keeps only a small reserve of empty slabs), after
  * kmem_cache_destroy() and after kfree() of large and small kmalloc
- * objects; and under an address-space limit (RLIMIT_AS) allocations return
- * NULL instead of crashing, bulk allocation stays all-or-nothing, and the
- * allocator is consistent again once the limit is lifted.
+ * objects; mincore() shows that no page of a shrunk or destroyed cache,
+ * nor of a freed large allocation, stays resident; under an address-space
+ * limit (RLIMIT_AS) allocations return NULL instead of crashing, bulk
+ * allocation stays all-or-nothing, and the allocator is consistent again
+ * once the limit is lifted.
  *
  * Sizes are fixed (64 MiB of objects) because the assertions are about
  * proportions of resident memory; nothing here measures time.
@@ -154,7 +156,8 @@ TEST(shrink_returns_freed_slabs_to_the_os)
 	free_pointer_array(objs, NR_OBJS);
 }
 
-TEST(freeing_everything_releases_most_memory_without_shrink)
+/* No shrink: the memory goes back by decay (Documentation/mm/slab.rst). */
+TEST(freeing_everything_releases_most_memory_after_the_decay_period)
 {
 	struct rss_sample rss = { 0 };
 	struct kmem_cache *s;
@@ -170,6 +173,7 @@ TEST(freeing_everything_releases_most_memory_without_shrink)
 	ASSERT_TRUE(grew_by_at_least(&rss, 48 * MiB));
 
 	empty_cache(s, objs, NR_OBJS);
+	let_empty_slabs_decay();
 	rss.after = resident_bytes();
 	EXPECT_TRUE(released_percent(&rss, 50));
 	kmem_cache_destroy(s);
@@ -280,9 +284,132 @@ TEST(small_kmalloc_memory_is_mostly_returned_after_kfree)
 	ASSERT_TRUE(grew_by_at_least(&rss, 48 * MiB));
 	for (i = 0; i < NR_OBJS; i++)
 		kfree(objs[i]);
+	let_empty_slabs_decay();
 	rss.after = resident_bytes();
 	EXPECT_TRUE(released_percent(&rss, 50));
 	free_pointer_array(objs, NR_OBJS);
+}
+
+/* ---- the pages themselves go back --------------------------------------- */
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(void * const *)a;
+	uintptr_t y = (uintptr_t)*(void * const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Fills @pages with the distinct pages the objects lie on (sorted); returns
+ * how many.  Each object is OBJ_SIZE bytes, so it may end on a second page.
+ * Call it while the objects are live: qsort() may malloc(), and once slabs
+ * go back, that memory can land on the very pages being checked.
+ */
+static size_t pages_of(void **objs, size_t nr, void **pages)
+{
+	uintptr_t mask = ~((uintptr_t)sysconf(_SC_PAGESIZE) - 1);
+	size_t i, n = 0;
+
+	for (i = 0; i < nr; i++) {
+		pages[n++] = (void *)((uintptr_t)objs[i] & mask);
+		pages[n++] = (void *)(((uintptr_t)objs[i] + OBJ_SIZE - 1) & mask);
+	}
+	qsort(pages, n, sizeof(*pages), cmp_ptr);
+	for (i = 0, nr = 0; i < n; i++)
+		if (!nr || pages[nr - 1] != pages[i])
+			pages[nr++] = pages[i];
+	return nr;
+}
+
+/* How many of @pages are resident; an unmapped page is not. */
+static size_t resident_pages(void **pages, size_t nr)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t i, resident = 0;
+	unsigned char vec;
+
+	for (i = 0; i < nr; i++)
+		if (!mincore(pages[i], page, &vec) && (vec & 1))
+			resident++;
+	return resident;
+}
+
+/*
+ * RSS says how much came back; mincore() says which pages.  After a shrink
+ * that reports every slab released, no page that held an object may still
+ * be resident.  Nothing between the frees and mincore() may allocate.
+ */
+TEST(shrink_leaves_no_page_of_the_cache_resident)
+{
+	const size_t nr = 100000;
+	size_t nr_pages, left;
+	struct kmem_cache *s;
+	void **objs, **pages;
+
+	objs = pointer_array(nr, true);
+	pages = pointer_array(2 * nr, true);
+	ASSERT_NE(NULL, objs);
+	ASSERT_NE(NULL, pages);
+	s = kmem_cache_create("test_pages_shrink", OBJ_SIZE, 0, 0, NULL);
+	ASSERT_NE(NULL, s);
+	ASSERT_TRUE(fill_cache(s, objs, nr));
+	nr_pages = pages_of(objs, nr, pages);
+	empty_cache(s, objs, nr);
+	ASSERT_EQ(0, kmem_cache_shrink(s));
+	left = resident_pages(pages, nr_pages);
+	EXPECT_EQ(0, left) TH_LOG("%zu of %zu pages still resident",
+				  left, nr_pages);
+	kmem_cache_destroy(s);
+	free_pointer_array(objs, nr);
+	free_pointer_array(pages, 2 * nr);
+}
+
+TEST(destroy_leaves_no_page_of_the_cache_resident)
+{
+	const size_t nr = 100000;
+	size_t nr_pages, left;
+	struct kmem_cache *s;
+	void **objs, **pages;
+
+	objs = pointer_array(nr, true);
+	pages = pointer_array(2 * nr, true);
+	ASSERT_NE(NULL, objs);
+	ASSERT_NE(NULL, pages);
+	s = kmem_cache_create("test_pages_destroy", OBJ_SIZE, 0, 0, NULL);
+	ASSERT_NE(NULL, s);
+	ASSERT_TRUE(fill_cache(s, objs, nr));
+	nr_pages = pages_of(objs, nr, pages);
+	empty_cache(s, objs, nr);
+	kmem_cache_destroy(s);
+	left = resident_pages(pages, nr_pages);
+	EXPECT_EQ(0, left) TH_LOG("%zu of %zu pages still resident",
+				  left, nr_pages);
+	free_pointer_array(objs, nr);
+	free_pointer_array(pages, 2 * nr);
+}
+
+TEST(large_kfree_leaves_no_page_resident)
+{
+	const size_t size = 16 * MiB;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t nr_pages = size / page, i, left;
+	unsigned char *p = kmalloc(size, GFP_KERNEL);
+	void **pages;
+
+	ASSERT_NE(NULL, p);
+	pages = pointer_array(nr_pages, true);
+	ASSERT_NE(NULL, pages);
+	memset(p, 0x6f, size);
+	for (i = 0; i < nr_pages; i++)
+		pages[i] = (void *)(((uintptr_t)p & ~(uintptr_t)(page - 1)) +
+				    i * page);
+	ASSERT_EQ(nr_pages, resident_pages(pages, nr_pages));
+	kfree(p);
+	left = resident_pages(pages, nr_pages);
+	EXPECT_EQ(0, left) TH_LOG("%zu of %zu pages still resident",
+				  left, nr_pages);
+	free_pointer_array(pages, nr_pages);
 }
 
 /* ---- address-space limit ---------------------------------------------- */

@@ -896,7 +896,7 @@ static void *churn(void *arg)
 			objs[slot] = kmalloc(1 + it % 9000, GFP_KERNEL);
 		}
 		if (!objs[slot])
-			c->errors++;
+			__atomic_fetch_add(&c->errors, 1, __ATOMIC_RELAXED);
 	}
 	/* kfree() takes objects of any cache. */
 	for (it = 0; it < ARRAY_SIZE(objs); it++)
