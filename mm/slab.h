@@ -319,12 +319,21 @@ static __always_inline bool free_to_thread_cache(struct kmem_cache *s,
 
 static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp)
 {
-	if (likely(!(gfp & __GFP_ZERO))) {
-		void *obj = alloc_from_thread_cache(s);
+	unsigned int id = s->id, n;
+	struct thread_cache *tc;
+	void *obj;
 
-		if (likely(obj))
-			return obj;
-	}
+	if (unlikely(gfp & __GFP_ZERO) || unlikely(id >= thread_caches.size))
+		goto slow;
+	tc = thread_caches.caches[id];
+	n = tc->count;
+	if (unlikely(!n))
+		goto slow;
+	obj = tc->objs[--n];
+	WRITE_ONCE(tc->count, n);
+	stat(s, ALLOC_FASTPATH);
+	return obj;
+slow:
 	return __slab_alloc(s, gfp);
 }
 

@@ -128,7 +128,8 @@ void slab_warn(const char *fmt, ...)
 	funlockfile(stderr);
 }
 
-static __cold void report_invalid_free(const char *caller, const void *p)
+static noinline __cold void report_invalid_free(const char *caller,
+						 const void *p)
 {
 	slab_warn("%s: invalid pointer %p: not an object kslab handed out; ignored",
 		  caller, p);
@@ -491,18 +492,7 @@ static __always_inline unsigned int kmalloc_index(size_t size)
 	return 64 - __builtin_clzl(size - 1);
 }
 
-static __always_inline struct kmem_cache *kmalloc_cache(size_t size)
-{
-	struct kmem_cache *s = kmalloc_caches[kmalloc_index(size)];
-
-	if (unlikely(!s)) {
-		kslab_init();
-		s = kmalloc_caches[kmalloc_index(size)];
-	}
-	return s;
-}
-
-static void *kmalloc_large(size_t size, gfp_t gfp)
+static noinline void *kmalloc_large(size_t size, gfp_t gfp)
 {
 	struct slab *slab;
 	size_t total;
@@ -536,7 +526,7 @@ static void *kmalloc_large(size_t size, gfp_t gfp)
 	return slab->base;
 }
 
-static void kfree_large(struct slab *slab, const void *p)
+static noinline void kfree_large(struct slab *slab, const void *p)
 {
 	size_t total = slab->size;
 	void *start = slab->base;
@@ -547,6 +537,17 @@ static void kfree_large(struct slab *slab, const void *p)
 	}
 	pagemap_unregister(start, total);
 	slab_unmap(start, total);
+}
+
+/* kmalloc() of size 0, of a large size, or before kslab_init() ran */
+static noinline void *__kmalloc_slow(size_t size, gfp_t gfp)
+{
+	if (!size)
+		return ZERO_SIZE_PTR;
+	if (size > KMALLOC_MAX_CACHE_SIZE)
+		return kmalloc_large(size, gfp);
+	kslab_init();
+	return slab_alloc(kmalloc_caches[kmalloc_index(size)], gfp);
 }
 
 /**
@@ -560,11 +561,13 @@ static void kfree_large(struct slab *slab, const void *p)
  */
 void *kmalloc(size_t size, gfp_t gfp)
 {
-	if (likely(size - 1 < KMALLOC_MAX_CACHE_SIZE))
-		return slab_alloc(kmalloc_cache(size), gfp);
-	if (!size)
-		return ZERO_SIZE_PTR;
-	return kmalloc_large(size, gfp);
+	if (likely(size - 1 < KMALLOC_MAX_CACHE_SIZE)) {
+		struct kmem_cache *s = kmalloc_caches[kmalloc_index(size)];
+
+		if (likely(s))
+			return slab_alloc(s, gfp);
+	}
+	return __kmalloc_slow(size, gfp);
 }
 
 /**
@@ -651,20 +654,19 @@ void kfree(const void *p)
 	if (unlikely(ZERO_OR_NULL_PTR(p)))
 		return;
 	slab = virt_to_slab(p);
-	if (unlikely(!slab)) {
-		report_invalid_free("kfree", p);
-		return;
-	}
+	if (unlikely(!slab))
+		goto invalid;
 	s = slab->cache;
 	if (unlikely(!s)) {
 		kfree_large(slab, p);
 		return;
 	}
-	if (unlikely(!obj_is_slot_start(s, slab, p))) {
-		report_invalid_free("kfree", p);
-		return;
-	}
+	if (unlikely(!obj_is_slot_start(s, slab, p)))
+		goto invalid;
 	slab_free(s, (void *)p);
+	return;
+invalid:
+	report_invalid_free("kfree", p);
 }
 
 /**
