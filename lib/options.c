@@ -23,12 +23,13 @@ struct option_desc {
 };
 
 static const struct option_desc option_table[NR_KSLAB_OPTIONS] = {
-	[OPT_MAGAZINE_OBJECTS]	    = { "KSLAB_MAGAZINE_OBJECTS", 0, 0, 1024 },
+	/* at most 254: a magazine must fit a 2 KiB metadata object */
+	[OPT_MAGAZINE_OBJECTS]	    = { "KSLAB_MAGAZINE_OBJECTS", 0, 0, 254 },
 	[OPT_DEPOT_MAGAZINES]	    = { "KSLAB_DEPOT_MAGAZINES", 16, 0, 1 << 20 },
 	[OPT_EMPTY_SLABS]	    = { "KSLAB_EMPTY_SLABS", 2, 0, 1 << 20 },
 	[OPT_SLAB_DECAY_MS]	    = { "KSLAB_SLAB_DECAY_MS", 500, 0, 3600000 },
 	[OPT_FINALIZER_WATCHDOG_MS] = { "KSLAB_FINALIZER_WATCHDOG_MS", 10000, 1, LONG_MAX },
-	[OPT_FINALIZE_AT_EXIT_MS]   = { "KSLAB_FINALIZE_AT_EXIT", 0, 0, LONG_MAX },
+	[OPT_FINALIZE_AT_EXIT]	    = { "KSLAB_FINALIZE_AT_EXIT", 0, 0, LONG_MAX },
 };
 
 static long option_value[NR_KSLAB_OPTIONS];

@@ -15,7 +15,7 @@ enum kslab_option {
 	OPT_EMPTY_SLABS,	/* empty slabs a cache keeps for good */
 	OPT_SLAB_DECAY_MS,	/* how long other empty slabs are kept */
 	OPT_FINALIZER_WATCHDOG_MS,
-	OPT_FINALIZE_AT_EXIT_MS,
+	OPT_FINALIZE_AT_EXIT,
 	NR_KSLAB_OPTIONS
 };
 

@@ -64,12 +64,14 @@ static void pagemap_set(const void *start, size_t size, struct slab *slab)
  * @slab: the header to find
  * @start: granule-aligned start of the mapping
  * @size: its length
+ * @nowait: fail with -EAGAIN rather than wait for pagemap_lock
  *
  * Context: any thread; takes pagemap_lock.
  * Return: 0, or -ENOMEM when a leaf could not be mapped (nothing is
  * registered then).
  */
-int pagemap_register(struct slab *slab, const void *start, size_t size)
+int pagemap_register(struct slab *slab, const void *start, size_t size,
+		     bool nowait)
 {
 	uintptr_t first = (uintptr_t)start >> SLAB_GRANULE_SHIFT;
 	uintptr_t last = ((uintptr_t)start + size - 1) >> SLAB_GRANULE_SHIFT;
@@ -78,7 +80,12 @@ int pagemap_register(struct slab *slab, const void *start, size_t size)
 
 	if (((uintptr_t)start + size - 1) >> PAGEMAP_ADDR_BITS)
 		return -ENOMEM;
-	pthread_mutex_lock(&pagemap_lock);
+	if (nowait) {
+		if (pthread_mutex_trylock(&pagemap_lock))
+			return -EAGAIN;
+	} else {
+		pthread_mutex_lock(&pagemap_lock);
+	}
 	for (g = first; g <= last; g++) {
 		if (!pagemap_leaf(g)) {
 			ret = -ENOMEM;

@@ -89,8 +89,8 @@ struct magazine {
  * The fast paths do not compare cache: a table slot is the placeholder
  * (count == size == 0), a drained front end (cache NULL, count == size
  * == 0), or the live front end of the one cache that owns the id.  A
- * cache destroyed with objects remaining keeps its id for good, so no
- * two live or dead caches ever share one.  When a cache is destroyed its
+ * cache destroyed with objects remaining keeps its id for as long as its
+ * descriptor exists, so no two caches ever share one.  When a cache is destroyed its
  * front ends are drained under cache->lock and slab_mutex; the owner
  * re-initialises one for whatever cache takes the id next.
  */
@@ -134,7 +134,7 @@ struct kmem_cache {
 	void (*ctor)(void *obj);
 	slab_flags_t flags;
 	unsigned int object_size;	/* what the user asked for */
-	unsigned int usable_size;	/* object_size rounded to alignment */
+	unsigned int usable_size;	/* object_size rounded to a word */
 	unsigned int align;
 	size_t slab_size;		/* bytes per slab, a power of two */
 	unsigned int slab_header;	/* offset of the first object */
@@ -172,7 +172,8 @@ struct kmem_cache {
 #endif
 
 /* mm/pagemap.c: granule -> slab, lock-free lookups. */
-int pagemap_register(struct slab *slab, const void *start, size_t size);
+int pagemap_register(struct slab *slab, const void *start, size_t size,
+		     bool nowait);
 void pagemap_unregister(const void *start, size_t size);
 void pagemap_fork_prepare(void);
 void pagemap_fork_parent(void);
@@ -189,16 +190,19 @@ extern struct slab **pagemap_root[1UL << PAGEMAP_ROOT_BITS];
  * virt_to_slab - the slab (or large mapping) an address lies in
  * @p: any address
  *
- * Two dependent loads, no lock.  Return: NULL for an address kslab does
- * not manage.
+ * Two dependent loads, no lock.  An address above the 47-bit user range
+ * is folded into it rather than tested for: whatever slab it then meets,
+ * the caller's range check against that slab rejects it.
+ *
+ * Return: NULL for most addresses kslab does not manage; callers check
+ * that @p lies inside the slab returned.
  */
 static __always_inline struct slab *virt_to_slab(const void *p)
 {
-	uintptr_t granule = (uintptr_t)p >> SLAB_GRANULE_SHIFT;
+	uintptr_t granule = ((uintptr_t)p >> SLAB_GRANULE_SHIFT) &
+			    ((1UL << (PAGEMAP_ADDR_BITS - SLAB_GRANULE_SHIFT)) - 1);
 	struct slab **leaf;
 
-	if (unlikely((uintptr_t)p >> PAGEMAP_ADDR_BITS))
-		return NULL;
 	/* pairs with the release stores in pagemap.c: a mapped slab is set up */
 	leaf = smp_load_acquire(&pagemap_root[granule >> PAGEMAP_LEAF_BITS]);
 	if (unlikely(!leaf))

@@ -508,7 +508,8 @@ static noinline void *kmalloc_large(size_t size, gfp_t gfp)
 
 		if (start) {
 			slab = (struct slab *)(start + total - LARGE_TAIL);
-			if (!pagemap_register(slab, start, total))
+			if (!pagemap_register(slab, start, total,
+					      gfp & __GFP_NOWAIT_BIT))
 				break;
 			slab_unmap(start, total);
 		}

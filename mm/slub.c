@@ -39,9 +39,11 @@
  *       meta cache->lock        kslab's own metadata (magazines, tables)
  *         pagemap_lock          writers of the address map
  *
- * No path takes a lock above one it already holds.  mmap() and munmap()
- * run with no cache lock held: slabs to release are collected on a
- * private list under the lock and unmapped after it is dropped.
+ * No path takes a lock above one it already holds.  A user cache's slabs
+ * are mapped and unmapped with no cache lock held (slabs to release are
+ * collected on a private list under the lock); a metadata cache may map
+ * a slab while another cache's lock is held, when a depot needs a
+ * magazine.
  *
  * Why magazines and not SLUB's per-CPU slab with a cmpxchg freelist:
  * userspace has no cheap way to stay on one CPU, and SLUB's lockless
@@ -136,6 +138,7 @@ void slab_unmap(void *p, size_t size)
 }
 
 #define BITS_PER_LONG	64
+#define MAGAZINE_MAX_AUTO	((long)((1024 - sizeof(struct magazine)) / sizeof(void *)))
 
 static void setup_slab_header(struct kmem_cache *s, struct slab *slab)
 {
@@ -176,7 +179,7 @@ static void construct_slab(struct kmem_cache *s, struct slab *slab)
 		s->ctor(slab->base + (size_t)i * s->slot_size);
 }
 
-static struct slab *new_slab(struct kmem_cache *s)
+static struct slab *new_slab(struct kmem_cache *s, gfp_t gfp)
 {
 	struct slab *slab = slab_map(s->slab_size);
 
@@ -185,7 +188,8 @@ static struct slab *new_slab(struct kmem_cache *s)
 	setup_slab_header(s, slab);
 	if (s->ctor)
 		construct_slab(s, slab);
-	if (pagemap_register(slab, slab, s->slab_size)) {
+	if (pagemap_register(slab, slab, s->slab_size,
+			     gfp & __GFP_NOWAIT_BIT)) {
 		slab_unmap(slab, s->slab_size);
 		errno = ENOMEM;
 		return NULL;
@@ -261,13 +265,16 @@ static unsigned long decay_cache(struct kmem_cache *s, unsigned long cutoff)
 /*
  * slab_decay - give back empty slabs that stayed empty long enough
  *
- * Called from slow paths with no lock held; costs one clock read when
- * nothing is due.  A thread that finds another one decaying goes on.
+ * Called from the slow paths of user caches with no lock held (never from
+ * a metadata allocation, which may run under a cache lock, nor for
+ * GFP_NOWAIT); costs one clock read when nothing is due.  A thread that
+ * finds another one decaying goes on.
  */
 static void slab_decay(void)
 {
 	unsigned long now = now_ms(), next = ~0UL;
 	struct kmem_cache *s;
+	unsigned int i;
 
 	if (now < READ_ONCE(next_decay_ms))
 		return;
@@ -276,6 +283,13 @@ static void slab_decay(void)
 	WRITE_ONCE(next_decay_ms, ~0UL);
 	list_for_each_entry(s, &slab_caches, list) {
 		unsigned long due = decay_cache(s, now - slab_decay_ms);
+
+		if (due < next)
+			next = due;
+	}
+	for (i = 0; i < NR_META_CACHES; i++) {
+		unsigned long due = decay_cache(&slab_meta_caches[i],
+						now - slab_decay_ms);
 
 		if (due < next)
 			next = due;
@@ -307,7 +321,8 @@ static void relist_slab(struct kmem_cache *s, struct slab *slab,
 
 /*
  * take_objects - pop up to @want objects off the cache's slabs into
- * @objs, fullest partial slab first, then empty slabs.
+ * @objs: partial slabs first (the one that most recently became partial
+ * leads), then empty slabs, newest first.
  * Context: cache->lock held.
  */
 static unsigned int take_objects(struct kmem_cache *s, void **objs,
@@ -403,7 +418,7 @@ static unsigned int refill_objects(struct kmem_cache *s, gfp_t gfp,
 		struct slab *slab;
 
 		cache_unlock(s);
-		slab = new_slab(s);
+		slab = new_slab(s, gfp);
 		if (!slab)
 			return 0;
 		if (!cache_lock(s, gfp)) {
@@ -420,7 +435,6 @@ static unsigned int refill_objects(struct kmem_cache *s, gfp_t gfp,
 	}
 	stat(s, ALLOC_REFILL);
 	cache_unlock(s);
-	slab_decay();
 	return got;
 }
 
@@ -450,10 +464,14 @@ static struct magazine *depot_get_empty(struct kmem_cache *s)
 	return mag;
 }
 
-/* Context: cache->lock held. */
-static void depot_put_empty(struct kmem_cache *s, struct magazine *mag)
+/*
+ * Context: cache->lock held.  Freeing a surplus magazine takes a metadata
+ * cache's lock; with @may_free false (GFP_NOWAIT) the depot keeps it.
+ */
+static void depot_put_empty(struct kmem_cache *s, struct magazine *mag,
+			    bool may_free)
 {
-	if (s->depot_nr_empty >= depot_limit) {
+	if (s->depot_nr_empty >= depot_limit && may_free) {
 		kfree(mag);
 		return;
 	}
@@ -475,7 +493,7 @@ static void depot_put_full(struct kmem_cache *s, struct magazine *mag,
 	if (s->depot_nr_full >= depot_limit || !count) {
 		put_objects(s, mag->objs, count);
 		stat(s, FREE_FLUSH);
-		depot_put_empty(s, mag);
+		depot_put_empty(s, mag, true);
 		return;
 	}
 	mag->count = count;
@@ -546,7 +564,12 @@ static void thread_cache_drain(struct kmem_cache *s, struct thread_cache *tc)
 		put_objects(s, tc->objs, tc->count);
 		kfree(tc->loaded);
 	}
-	if (tc->prev) {
+	/*
+	 * A fork() child may catch its owner inside swap_magazines(), with
+	 * both pointers on one magazine: give that one back only once (the
+	 * other magazine and its objects are lost to the child).
+	 */
+	if (tc->prev && tc->prev != tc->loaded) {
 		put_objects(s, tc->prev->objs, tc->prev_count);
 		kfree(tc->prev);
 	}
@@ -624,7 +647,7 @@ static void thread_cache_exit(void *unused)
 static bool grow_thread_table(unsigned int id)
 {
 	unsigned int size = thread_caches.size ? thread_caches.size : 16;
-	struct thread_cache **table;
+	struct thread_cache **table, **old;
 	unsigned int i;
 
 	while (size <= id)
@@ -642,9 +665,11 @@ static bool grow_thread_table(unsigned int id)
 		list_add(&thread_caches.node, &slab_threads);
 		pthread_mutex_unlock(&slab_mutex);
 	}
-	kfree(thread_caches.caches);
+	old = thread_caches.caches;
+	/* a fork() child must never see a freed table: publish, then free */
 	thread_caches.caches = table;
 	thread_caches.size = size;
+	kfree(old);
 	return true;
 }
 
@@ -707,7 +732,6 @@ static void free_single(struct kmem_cache *s, void *obj)
 	pthread_mutex_lock(&s->lock);
 	put_objects(s, &obj, 1);
 	pthread_mutex_unlock(&s->lock);
-	slab_decay();
 }
 
 /*
@@ -721,7 +745,8 @@ static void *refill_thread_cache(struct kmem_cache *s, gfp_t gfp)
 	struct magazine *mag;
 	unsigned int n;
 
-	if (!tc)
+	/* setting a front end up waits for locks: not for GFP_NOWAIT */
+	if (!tc && !(gfp & __GFP_NOWAIT_BIT))
 		tc = thread_cache_create(s);
 	if (!tc)
 		return alloc_single(s, gfp);
@@ -738,7 +763,7 @@ static void *refill_thread_cache(struct kmem_cache *s, gfp_t gfp)
 	if (mag) {
 		/* keep the empty loaded one as prev, drop the empty prev */
 		if (tc->prev)
-			depot_put_empty(s, tc->prev);
+			depot_put_empty(s, tc->prev, !(gfp & __GFP_NOWAIT_BIT));
 		tc->prev = tc->loaded;
 		WRITE_ONCE(tc->prev_count, 0);
 		load_magazine(tc, mag, mag->count);
@@ -783,6 +808,9 @@ void *__slab_alloc(struct kmem_cache *s, gfp_t gfp)
 	}
 	if (gfp & __GFP_ZERO)
 		memset(obj, 0, s->object_size);
+	/* no lock held here; metadata allocations run under other locks */
+	if (!s->internal && !(gfp & __GFP_NOWAIT_BIT))
+		slab_decay();
 	return obj;
 }
 
@@ -929,11 +957,12 @@ int __kmem_cache_create(struct kmem_cache *s)
 	s->slot_reciprocal = ((1ULL << SLOT_RECIPROCAL_SHIFT) + s->slot_size - 1) /
 			     s->slot_size;
 
+	/* 126 pointers and the header fill a 1 KiB metadata object */
 	mag = kslab_option(OPT_MAGAZINE_OBJECTS);
 	if (!mag) {
 		mag = (32 * 1024) / s->slot_size;
-		if (mag > 128)
-			mag = 128;
+		if (mag > MAGAZINE_MAX_AUTO)
+			mag = MAGAZINE_MAX_AUTO;
 		if (mag < 4)
 			mag = 4;
 	}

@@ -290,6 +290,49 @@ TEST(small_kmalloc_memory_is_mostly_returned_after_kfree)
 	free_pointer_array(objs, NR_OBJS);
 }
 
+/*
+ * Regression: the decay pass once ran from a metadata allocation made
+ * under a cache lock and took that lock again.  Make decay due, then
+ * overflow magazines of another cache: it must simply finish.
+ */
+TEST(decay_due_while_magazines_overflow_does_not_deadlock)
+{
+	enum { NR = 20000, NR_B = 300 };
+	struct kmem_cache *a, *b;
+	void **objs, **objs_b;
+	unsigned int i;
+
+	objs = pointer_array(NR, false);
+	objs_b = pointer_array(NR_B, false);
+	ASSERT_NE(NULL, objs);
+	ASSERT_NE(NULL, objs_b);
+	a = kmem_cache_create("test_decay_a", 64, 0, 0, NULL);
+	b = kmem_cache_create("test_decay_b", 64, 0, 0, NULL);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	for (i = 0; i < NR_B; i++) {
+		objs_b[i] = kmem_cache_alloc(b, GFP_KERNEL);
+		ASSERT_NE(NULL, objs_b[i]);
+	}
+	for (i = 0; i < NR; i++) {
+		objs[i] = kmem_cache_alloc(a, GFP_KERNEL);
+		ASSERT_NE(NULL, objs[i]);
+	}
+	for (i = 0; i < NR / 2; i++)
+		kmem_cache_free(a, objs[i]);
+	sleep_ms(700);
+	for (i = 0; i < NR_B; i++)
+		kmem_cache_free(b, objs_b[i]);
+	for (i = NR / 2; i < NR; i++)
+		kmem_cache_free(a, objs[i]);
+	EXPECT_EQ(0, kmem_cache_shrink(a));
+	EXPECT_EQ(0, kmem_cache_shrink(b));
+	kmem_cache_destroy(a);
+	kmem_cache_destroy(b);
+	free_pointer_array(objs, NR);
+	free_pointer_array(objs_b, NR_B);
+}
+
 /* ---- the pages themselves go back --------------------------------------- */
 
 static int cmp_ptr(const void *a, const void *b)
