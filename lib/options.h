@@ -14,6 +14,8 @@ enum kslab_option {
 	OPT_DEPOT_MAGAZINES,	/* full magazines a cache's depot keeps */
 	OPT_EMPTY_SLABS,	/* empty slabs a cache keeps for good */
 	OPT_SLAB_DECAY_MS,	/* how long other empty slabs are kept */
+	OPT_RCU_MAX_PENDING,	/* objects waiting before frees are held back */
+	OPT_RCU_BATCH_DELAY_MS,	/* age at which a partial batch is collected */
 	OPT_FINALIZER_WATCHDOG_MS,
 	OPT_FINALIZE_AT_EXIT,
 	NR_KSLAB_OPTIONS

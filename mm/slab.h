@@ -348,6 +348,14 @@ static __always_inline void slab_free(struct kmem_cache *s, void *obj)
 	__slab_free(s, obj);
 }
 
+/* mm/kfree_rcu.c */
+size_t slab_rcu_pending(struct kmem_cache *s);
+bool slab_rcu_barrier(void);
+void slab_release_after_gp(struct list_head *list);
+void rcu_atfork_prepare(void);
+void rcu_atfork_parent(void);
+void rcu_atfork_child(void);
+
 /* mm/slab_common.c */
 #define META_MIN_SIZE		32U
 #define NR_META_CACHES		8	/* 32 bytes to 4 KiB */

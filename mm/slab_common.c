@@ -321,6 +321,10 @@ void kmem_cache_destroy(struct kmem_cache *s)
 			  __func__, s->name);
 		return;
 	}
+	/* pending RCU frees of @s must land before it goes */
+	if (!slab_rcu_barrier())
+		slab_warn("%s(%s) inside an RCU read-side critical section: pending RCU frees not waited for",
+			  __func__, s->name);
 	pthread_mutex_lock(&slab_mutex);
 	empty = __kmem_cache_shutdown(s);
 	if (empty) {
@@ -477,9 +481,13 @@ const char *kmem_cache_name(struct kmem_cache *s)
  */
 int kmem_cache_get_info(struct kmem_cache *s, struct kmem_cache_info *info)
 {
+	size_t pending;
+
 	if (!s || !info)
 		return -EINVAL;
+	pending = slab_rcu_pending(s);
 	__kmem_cache_get_info(s, info);
+	info->pending_rcu = pending;
 	return 0;
 }
 
@@ -785,6 +793,8 @@ static void kslab_init_once(void)
 	create_kmalloc_caches();
 	pthread_atfork(slab_atfork_prepare, slab_atfork_parent,
 		       slab_atfork_child);
+	/* registered later, so prepared first: reclaim_mutex before cache locks */
+	pthread_atfork(rcu_atfork_prepare, rcu_atfork_parent, rcu_atfork_child);
 }
 
 /**

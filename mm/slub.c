@@ -198,10 +198,24 @@ static struct slab *new_slab(struct kmem_cache *s, gfp_t gfp)
 	return slab;
 }
 
+/*
+ * Unmap a list of slabs taken off @s.  A SLAB_TYPESAFE_BY_RCU cache's
+ * slabs leave the address map now but stay mapped until a grace period
+ * has passed: a reader may still hold a pointer into them.
+ * Context: no lock held; never waits.
+ */
 static void release_slabs(struct kmem_cache *s, struct list_head *list)
 {
 	struct slab *slab, *next;
 
+	if (s->flags & SLAB_TYPESAFE_BY_RCU) {
+		list_for_each_entry(slab, list, slab_list) {
+			pagemap_unregister(slab, s->slab_size);
+			stat(s, SLAB_RELEASED);
+		}
+		slab_release_after_gp(list);
+		return;
+	}
 	list_for_each_entry_safe(slab, next, list, slab_list) {
 		pagemap_unregister(slab, s->slab_size);
 		slab_unmap(slab, s->slab_size);

@@ -14,6 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Flavor-neutral liburcu headers: struct rcu_head, struct rcu_flavor_struct. */
+#include <urcu/call-rcu.h>
+#include <urcu/flavor.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -103,6 +107,57 @@ void kfree(const void *p);
 size_t ksize(const void *p);
 char *kstrdup(const char *s, gfp_t gfp);
 void *kmemdup(const void *p, size_t len, gfp_t gfp);
+
+/*
+ * RCU-deferred frees (Documentation/mm/rcu-reclaim.rst).  The object is
+ * freed once every RCU read-side critical section that began before the
+ * call has ended.  The default flavor is urcu-memb; a program whose
+ * readers use another flavor says so first with kslab_set_rcu_flavor().
+ */
+void kslab_set_rcu_flavor(const struct rcu_flavor_struct *flavor);
+void __kslab_kfree_rcu(void *ptr, size_t head_offset);
+void __kslab_kfree_rcu_mightsleep(void *ptr);
+void kvfree_rcu_barrier(void);
+
+/**
+ * kfree_rcu - free @ptr after a grace period, without blocking
+ * @ptr: a kslab object (kmalloc or any cache), or NULL
+ * @field: the name of a struct rcu_head member of *@ptr
+ *
+ * @ptr is evaluated once.  Works from any thread, registered with liburcu
+ * or not, and inside a read-side critical section.
+ */
+#define kfree_rcu(ptr, field)						\
+	__kslab_kfree_rcu((ptr), __kslab_rcu_head_offset(ptr, field))
+
+#define __kslab_rcu_head_offset(ptr, field)				\
+	(__builtin_choose_expr(						\
+		__builtin_types_compatible_p(				\
+			__typeof__(((__typeof__(*(ptr)) *)0)->field),	\
+			struct rcu_head),				\
+		offsetof(__typeof__(*(ptr)), field),			\
+		(void)"kfree_rcu: the field must be a struct rcu_head"))
+
+/**
+ * kfree_rcu_mightsleep - free @ptr after a grace period; no rcu_head needed
+ * @ptr: a kslab object, or NULL
+ *
+ * May wait for a grace period when it cannot batch; must not be called
+ * inside a read-side critical section.
+ */
+#define kfree_rcu_mightsleep(ptr)	__kslab_kfree_rcu_mightsleep(ptr)
+
+/* Counters of the RCU reclaim machinery (an addition to the contract). */
+struct kslab_rcu_stats {
+	unsigned long grace_periods;	/* waited for by the reclaim thread */
+	unsigned long batches;		/* handed over for a grace period */
+	unsigned long long objects;	/* RCU frees carried out */
+	size_t pending;			/* objects waiting now */
+	size_t peak_pending;		/* most objects ever waiting at once */
+	size_t max_pending;		/* the back-pressure bound */
+	unsigned long throttled;	/* times a freeing thread was held back */
+};
+void kslab_rcu_get_stats(struct kslab_rcu_stats *st);
 
 #pragma GCC visibility pop
 

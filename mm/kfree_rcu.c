@@ -1,0 +1,832 @@
+// SPDX-License-Identifier: MIT
+/*
+ * RCU-deferred frees: kfree_rcu(), kfree_rcu_mightsleep(),
+ * kvfree_rcu_barrier(), and the grace period behind SLAB_TYPESAFE_BY_RCU
+ * slab release.
+ *
+ * The naive way, one liburcu call_rcu() per object, costs a queue node
+ * and a callback per object and wakes a callback thread every few
+ * objects.  kslab instead collects pointers:
+ *
+ *   per-thread batch   an array of RCU_BATCH_OBJS pointers (one 4 KiB
+ *                      metadata object) that only the owning thread
+ *                      writes.  kfree_rcu() checks the pointer, stores it
+ *                      at objs[nr] and publishes nr with a release store:
+ *                      no lock, no atomic read-modify-write, no
+ *                      allocation.  The reclaim thread copies a partial
+ *                      batch's unpublished tail [stolen, nr) out under
+ *                      rcu_lock and advances stolen; the owner replaces a
+ *                      full batch under rcu_lock, so the two never take
+ *                      the same range.
+ *   ready list         batches handed over, in hand-over order, under
+ *                      rcu_lock.  A batch is handed over when it is full;
+ *                      a partial batch is collected by the reclaim thread
+ *                      once it is RCU_BATCH_DELAY_MS old, so an idle
+ *                      program's last frees are not stranded.
+ *   reclaim thread     "kslab-rcu": takes the whole ready list (and every
+ *                      due partial batch), waits for ONE grace period with
+ *                      the flavor's synchronize_rcu(), then kfree()s every
+ *                      object of every batch it took.  One grace period
+ *                      per collection, whatever the number of objects.
+ *
+ * If a batch cannot be allocated, kfree_rcu() links the object through
+ * its rcu_head into the thread's overflow list instead (the rcu_head's
+ * func field holds the head's offset, as the kernel does); it never
+ * blocks for memory.  kfree_rcu_mightsleep() has no rcu_head: without a
+ * batch it waits for a grace period itself and frees at once.
+ *
+ * Bounded memory: pending counts objects handed over and not yet freed.
+ * A thread handing over a batch while pending exceeds KSLAB_RCU_MAX_PENDING
+ * waits until the reclaim thread brings it under half the bound - unless
+ * it is inside a read-side critical section, where waiting for a grace
+ * period would deadlock.  So, while grace periods complete, at most
+ * KSLAB_RCU_MAX_PENDING objects plus one partial batch per thread wait.
+ *
+ * Locks, in order: reclaim_mutex (held by the reclaim thread while it
+ * frees a collection, so fork() never splits one between parent and
+ * child), rcu_lock (lists, counters, every thread's batch pointer and
+ * stolen index), then a metadata cache's lock (a batch is allocated
+ * under rcu_lock).  No kslab cache lock is held while any of these is
+ * taken.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <urcu/urcu-memb.h>
+
+#include "lib/options.h"
+#include "mm/slab.h"
+
+#define RCU_BATCH_BYTES		4096
+/* a full batch wakes a waiting reclaim thread once this many are ready */
+#define RCU_WAKE_BATCHES	16
+#define RCU_SPARE_BATCHES	32
+#define RCU_BATCH_OBJS		((RCU_BATCH_BYTES - 3 * sizeof(long)) / sizeof(void *))
+
+struct rcu_batch {
+	struct rcu_batch *next;		/* on the ready or in-flight list */
+	unsigned long nr;		/* objects in objs[] */
+	unsigned long unused;
+	void *objs[RCU_BATCH_OBJS];
+};
+
+_Static_assert(sizeof(struct rcu_batch) <= RCU_BATCH_BYTES,
+	       "an RCU batch must fit a 4 KiB metadata object");
+
+/*
+ * One per thread that ever called an RCU free; lives in its TLS.  The
+ * owner writes batch->objs[] and batch->nr without a lock; batch and
+ * stolen change only under rcu_lock.  Objects [stolen, batch->nr) wait in
+ * the thread; those below stolen were copied out by the reclaim thread.
+ */
+struct rcu_thread {
+	struct rcu_batch *batch;	/* current batch, or NULL */
+	unsigned long stolen;		/* see above; under rcu_lock */
+	unsigned long since_ms;		/* when objs[stolen] was queued */
+	bool registered;		/* on rcu_threads */
+	pthread_t owner;
+	struct list_head node;		/* on rcu_threads, under rcu_lock */
+};
+
+static __thread struct rcu_thread rcu_self __initial_exec;
+
+static const struct rcu_flavor_struct *rcu_flavor = &urcu_memb_flavor;
+static bool rcu_used;			/* an RCU free happened */
+
+static pthread_mutex_t rcu_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rcu_work = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t rcu_done = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t reclaim_mutex = PTHREAD_MUTEX_INITIALIZER;
+static LIST_HEAD(rcu_threads);
+static struct rcu_batch *ready_head, **ready_tail = &ready_head;
+static struct rcu_batch *in_flight;
+static struct rcu_head *ready_overflow, *in_flight_overflow;
+static LIST_HEAD(rcu_slabs);		/* SLAB_TYPESAFE_BY_RCU slabs to unmap */
+static LIST_HEAD(in_flight_slabs);
+static bool reclaimer_started, barrier_wanted;
+static bool reclaimer_idle;		/* in a timed wait for a partial batch */
+static bool reclaimer_asleep;		/* waiting with no deadline */
+static unsigned int ready_batches;	/* batches on the ready list */
+static struct rcu_batch *spare_batches;	/* emptied batches for reuse */
+static unsigned int nr_spare_batches;
+static unsigned long collect_seq, done_seq;
+static size_t pending, peak_pending;
+static struct kslab_rcu_stats rcu_stats;
+static pthread_key_t rcu_exit_key;
+static pthread_once_t rcu_once = PTHREAD_ONCE_INIT;
+static size_t max_pending;
+static unsigned long batch_delay_ms;
+
+static unsigned long rcu_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000UL + ts.tv_nsec / 1000000;
+}
+
+static __cold void report_rcu(const char *what, const void *p)
+{
+	slab_warn("%s %p", what, p);
+}
+
+static bool inside_read_section(void)
+{
+	return rcu_flavor->read_ongoing && rcu_flavor->read_ongoing();
+}
+
+/* ------------------------------------------------------- reclaim thread */
+
+/* Append a detached batch and overflow chain (@n objects) to the ready lists. */
+static void add_ready(struct rcu_batch *b, struct rcu_head *overflow,
+		      unsigned long n)
+{
+	if (b) {
+		b->next = NULL;
+		*ready_tail = b;
+		ready_tail = &b->next;
+		ready_batches++;
+	}
+	if (overflow) {
+		struct rcu_head *tail = overflow;
+
+		while (tail->next.next)
+			tail = (struct rcu_head *)tail->next.next;
+		tail->next.next = (struct cds_wfcq_node *)ready_overflow;
+		ready_overflow = overflow;
+	}
+	pending += n;
+	if (pending > peak_pending)
+		peak_pending = pending;
+}
+
+/* Objects waiting in @rt's batch.  Context: rcu_lock held. */
+static unsigned long thread_waiting(struct rcu_thread *rt)
+{
+	struct rcu_batch *b = rt->batch;
+
+	/* sequentially consistent: the reclaim thread's sleep check needs it */
+	return b ? __atomic_load_n(&b->nr, __ATOMIC_SEQ_CST) - rt->stolen : 0;
+}
+
+static struct rcu_batch *get_spare_batch(void)
+{
+	struct rcu_batch *b = spare_batches;
+
+	if (b) {
+		spare_batches = b->next;
+		nr_spare_batches--;
+	} else {
+		b = slab_meta_alloc(sizeof(*b));
+	}
+	if (b)
+		b->nr = 0;
+	return b;
+}
+
+/*
+ * Copy what waits in @rt's batch onto the ready list.  The owner may be
+ * appending meanwhile: it only writes beyond the nr read here.
+ * Context: rcu_lock held.
+ */
+static void steal_thread_batch(struct rcu_thread *rt)
+{
+	struct rcu_batch *b = rt->batch, *copy;
+	unsigned long nr, n;
+
+	if (!b)
+		return;
+	/* pairs with the owner's release: objs[] below nr are written */
+	nr = smp_load_acquire(&b->nr);
+	n = nr - rt->stolen;
+	if (!n)
+		return;
+	copy = get_spare_batch();
+	if (!copy)
+		return;		/* taken with the full batch, later */
+	memcpy(copy->objs, &b->objs[rt->stolen], n * sizeof(void *));
+	copy->nr = n;
+	add_ready(copy, NULL, n);
+	WRITE_ONCE(rt->stolen, nr);
+}
+
+/* Collect every thread batch that is due (all of them for a barrier). */
+static void collect_partial_batches(bool all, unsigned long now,
+				    unsigned long *next_due)
+{
+	struct rcu_thread *rt;
+
+	list_for_each_entry(rt, &rcu_threads, node) {
+		unsigned long since = READ_ONCE(rt->since_ms);
+
+		if (!thread_waiting(rt))
+			continue;
+		if (all || now - since >= batch_delay_ms)
+			steal_thread_batch(rt);
+		else if (since + batch_delay_ms < *next_due)
+			*next_due = since + batch_delay_ms;
+	}
+}
+
+/*
+ * Free every object of a collection.  Emptied batches are returned in
+ * *@spares for reuse.  Context: reclaim_mutex held, not rcu_lock.
+ */
+static size_t free_batches(struct rcu_batch *b, struct rcu_head *head,
+			   struct rcu_batch **spares)
+{
+	size_t n = 0;
+
+	while (b) {
+		struct rcu_batch *next = b->next;
+		unsigned long i;
+
+		for (i = 0; i < b->nr; i++)
+			kfree(b->objs[i]);
+		n += b->nr;
+		b->nr = 0;
+		b->next = *spares;
+		*spares = b;
+		b = next;
+	}
+	while (head) {
+		struct rcu_head *next = (struct rcu_head *)head->next.next;
+
+		kfree((char *)head - (size_t)(uintptr_t)head->func);
+		head = next;
+		n++;
+	}
+	return n;
+}
+
+static void unmap_slabs(struct list_head *list)
+{
+	struct slab *slab, *next;
+
+	list_for_each_entry_safe(slab, next, list, slab_list) {
+		list_del_init(&slab->slab_list);
+		slab_unmap(slab, slab->size);
+	}
+}
+
+/* Context: rcu_lock held. */
+static bool partial_batch_exists(void)
+{
+	struct rcu_thread *rt;
+
+	list_for_each_entry(rt, &rcu_threads, node)
+		if (thread_waiting(rt))
+			return true;
+	return false;
+}
+
+static void *rcu_reclaim_thread(void *unused)
+{
+	(void)unused;
+	pthread_setname_np(pthread_self(), "kslab-rcu");
+	pthread_mutex_lock(&rcu_lock);
+	for (;;) {
+		unsigned long now = rcu_now_ms(), next_due = ~0UL;
+		struct rcu_batch *batches, *spares = NULL;
+		LIST_HEAD(slabs);
+		unsigned long seq;
+		size_t freed;
+
+		collect_partial_batches(barrier_wanted, now, &next_due);
+		barrier_wanted = false;
+		if (!ready_head && !ready_overflow && list_empty(&rcu_slabs)) {
+			if (next_due == ~0UL) {
+				/*
+				 * Pairs with queue_rcu_free(): both sides store
+				 * then load, sequentially consistent, so either
+				 * the thread starting a batch sees us asleep
+				 * and wakes us, or the recheck sees its batch.
+				 */
+				__atomic_store_n(&reclaimer_asleep, true,
+						 __ATOMIC_SEQ_CST);
+				if (partial_batch_exists()) {
+					WRITE_ONCE(reclaimer_asleep, false);
+					continue;
+				}
+				pthread_cond_wait(&rcu_work, &rcu_lock);
+				WRITE_ONCE(reclaimer_asleep, false);
+			} else {
+				struct timespec ts;
+				unsigned long wait_ms = next_due > now ? next_due - now : 1;
+
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_sec += wait_ms / 1000;
+				ts.tv_nsec += (wait_ms % 1000) * 1000000;
+				if (ts.tv_nsec >= 1000000000) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000;
+				}
+				reclaimer_idle = true;
+				pthread_cond_timedwait(&rcu_work, &rcu_lock, &ts);
+				reclaimer_idle = false;
+			}
+			continue;
+		}
+		batches = ready_head;
+		ready_head = NULL;
+		ready_tail = &ready_head;
+		ready_batches = 0;
+		in_flight = batches;
+		in_flight_overflow = ready_overflow;
+		ready_overflow = NULL;
+		list_splice_init(&rcu_slabs, &in_flight_slabs);
+		seq = ++collect_seq;
+		pthread_mutex_unlock(&rcu_lock);
+
+		rcu_flavor->update_synchronize_rcu();
+
+		pthread_mutex_lock(&reclaim_mutex);
+		freed = free_batches(batches, in_flight_overflow, &spares);
+		pthread_mutex_lock(&rcu_lock);
+		list_splice_init(&in_flight_slabs, &slabs);
+		pthread_mutex_unlock(&rcu_lock);
+		unmap_slabs(&slabs);
+		pthread_mutex_lock(&rcu_lock);
+		pthread_mutex_unlock(&reclaim_mutex);
+		while (spares) {
+			struct rcu_batch *b = spares;
+
+			spares = b->next;
+			if (nr_spare_batches < RCU_SPARE_BATCHES) {
+				b->next = spare_batches;
+				spare_batches = b;
+				nr_spare_batches++;
+			} else {
+				kfree(b);
+			}
+		}
+		in_flight = NULL;
+		in_flight_overflow = NULL;
+		pending -= freed;
+		done_seq = seq;
+		rcu_stats.grace_periods++;
+		rcu_stats.objects += freed;
+		pthread_cond_broadcast(&rcu_done);
+	}
+	return NULL;
+}
+
+/* Context: rcu_lock held. */
+static void start_reclaimer(void)
+{
+	pthread_attr_t attr;
+	pthread_t thread;
+
+	if (reclaimer_started)
+		return;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (!pthread_create(&thread, &attr, rcu_reclaim_thread, NULL))
+		WRITE_ONCE(reclaimer_started, true);
+	else
+		slab_warn("cannot start the kslab-rcu reclaim thread");
+	pthread_attr_destroy(&attr);
+}
+
+/* Context: rcu_lock held. */
+static void wake_reclaimer(void)
+{
+	start_reclaimer();
+	if (reclaimer_idle || reclaimer_asleep)
+		pthread_cond_signal(&rcu_work);
+}
+
+/* ------------------------------------------------------ thread batches */
+
+static void rcu_thread_exit(void *arg)
+{
+	struct rcu_thread *rt = arg;
+
+	pthread_mutex_lock(&rcu_lock);
+	steal_thread_batch(rt);
+	if (!thread_waiting(rt)) {
+		kfree(rt->batch);
+	} else {
+		/* no memory to copy into: hand the batch itself over */
+		memmove(rt->batch->objs, &rt->batch->objs[rt->stolen],
+			thread_waiting(rt) * sizeof(void *));
+		rt->batch->nr -= rt->stolen;
+		add_ready(rt->batch, NULL, rt->batch->nr);
+	}
+	rt->batch = NULL;
+	rt->stolen = 0;
+	list_del_init(&rt->node);
+	rt->registered = false;
+	if (ready_head)
+		wake_reclaimer();
+	pthread_mutex_unlock(&rcu_lock);
+}
+
+static void rcu_init_once(void)
+{
+	max_pending = kslab_option(OPT_RCU_MAX_PENDING);
+	batch_delay_ms = kslab_option(OPT_RCU_BATCH_DELAY_MS);
+	pthread_key_create(&rcu_exit_key, rcu_thread_exit);
+	rcu_stats.max_pending = max_pending;
+}
+
+static void register_rcu_thread(struct rcu_thread *rt)
+{
+	pthread_once(&rcu_once, rcu_init_once);
+	pthread_mutex_lock(&rcu_lock);
+	WRITE_ONCE(rcu_used, true);
+	rt->owner = pthread_self();
+	rt->batch = get_spare_batch();
+	rt->stolen = 0;
+	list_add(&rt->node, &rcu_threads);
+	rt->registered = true;
+	pthread_mutex_unlock(&rcu_lock);
+	pthread_setspecific(rcu_exit_key, rt);
+}
+
+/*
+ * The batch is full (or missing): hand what waits in it over, put a fresh
+ * batch in its place and queue @p there, or through its rcu_head when no
+ * batch memory is left.  When too much is waiting already, hold the
+ * caller back until the reclaim thread catches up - never inside a
+ * read-side critical section, where that would wait on itself.
+ * Return: false when @p could not be queued (no memory, no rcu_head).
+ */
+static noinline bool queue_rcu_free_slow(struct rcu_thread *rt, void *p,
+					 size_t head_off)
+{
+	struct rcu_batch *b;
+	bool queued = true;
+
+	pthread_mutex_lock(&rcu_lock);
+	b = rt->batch;
+	if (b && b->nr - rt->stolen) {
+		unsigned long n = b->nr - rt->stolen;
+
+		memmove(b->objs, &b->objs[rt->stolen], n * sizeof(void *));
+		b->nr = n;
+		add_ready(b, NULL, n);
+		rcu_stats.batches++;
+		b = NULL;
+	}
+	if (!b)
+		b = get_spare_batch();
+	rt->batch = b;
+	rt->stolen = 0;
+	if (b) {
+		b->objs[0] = p;
+		WRITE_ONCE(rt->since_ms, rcu_now_ms());
+		/* publishes objs[0] to the reclaim thread */
+		smp_store_release(&b->nr, 1);
+	} else if (head_off != (size_t)-1) {
+		struct rcu_head *head = (struct rcu_head *)((char *)p + head_off);
+
+		head->func = (void (*)(struct rcu_head *))(uintptr_t)head_off;
+		head->next.next = NULL;
+		add_ready(NULL, head, 1);
+	} else {
+		queued = false;
+	}
+	/* a reclaim thread in a timed wait comes soon enough by itself */
+	if (!reclaimer_started || reclaimer_asleep ||
+	    ready_batches >= RCU_WAKE_BATCHES)
+		wake_reclaimer();
+	if (pending > max_pending && !inside_read_section()) {
+		rcu_stats.throttled++;
+		wake_reclaimer();
+		while (pending > max_pending / 2)
+			pthread_cond_wait(&rcu_done, &rcu_lock);
+	}
+	pthread_mutex_unlock(&rcu_lock);
+	return queued;
+}
+
+
+static bool rcu_object_valid(const void *p)
+{
+	struct slab *slab = virt_to_slab(p);
+
+	if (!slab)
+		return false;
+	if (!slab->cache)
+		return p == slab->base;
+	return obj_is_slot_start(slab->cache, slab, p);
+}
+
+/*
+ * Queue @p in this thread's batch.  @head_off is the offset of its
+ * rcu_head, or (size_t)-1 without one.
+ * Return: false when neither a batch nor the rcu_head could take it.
+ */
+static __always_inline bool queue_rcu_free(void *p, size_t head_off)
+{
+	struct rcu_thread *rt = &rcu_self;
+	struct rcu_batch *b;
+	unsigned long n;
+
+	if (unlikely(!rt->registered))
+		register_rcu_thread(rt);
+	b = rt->batch;
+	if (unlikely(!b || b->nr == RCU_BATCH_OBJS))
+		return queue_rcu_free_slow(rt, p, head_off);
+	n = b->nr;
+	b->objs[n] = p;
+	if (unlikely(n == READ_ONCE(rt->stolen))) {
+		/* the first waiting object: stamp it, publish, wake if asleep */
+		WRITE_ONCE(rt->since_ms, rcu_now_ms());
+		/* store then load, as the reclaim thread does before sleeping */
+		__atomic_store_n(&b->nr, n + 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&reclaimer_asleep, __ATOMIC_SEQ_CST)) {
+			pthread_mutex_lock(&rcu_lock);
+			wake_reclaimer();
+			pthread_mutex_unlock(&rcu_lock);
+		}
+		return true;
+	}
+	/* publishes objs[n] to the reclaim thread, which reads nr first */
+	smp_store_release(&b->nr, n + 1);
+	return true;
+}
+
+/**
+ * __kslab_kfree_rcu - free @p after a grace period (behind kfree_rcu())
+ * @p: a kslab object, or NULL
+ * @head_off: offset of the object's struct rcu_head
+ *
+ * Context: any thread, inside a read-side critical section too.  Never
+ * waits for a grace period; outside a read-side section it may wait for
+ * the reclaim thread when KSLAB_RCU_MAX_PENDING objects already wait.
+ */
+void __kslab_kfree_rcu(void *p, size_t head_off)
+{
+	if (!p)
+		return;
+	if (unlikely(!rcu_object_valid(p))) {
+		report_rcu("kfree_rcu: invalid pointer (not an object kslab handed out); ignored:",
+			   p);
+		return;
+	}
+	queue_rcu_free(p, head_off);
+}
+
+/**
+ * __kslab_kfree_rcu_mightsleep - free @p after a grace period, no rcu_head
+ * @p: a kslab object, or NULL
+ *
+ * Context: outside any read-side critical section (reported otherwise);
+ * may wait for a grace period when no batch memory is left.
+ */
+void __kslab_kfree_rcu_mightsleep(void *p)
+{
+	if (!p)
+		return;
+	if (unlikely(!rcu_object_valid(p))) {
+		report_rcu("kfree_rcu_mightsleep: invalid pointer (not an object kslab handed out); ignored:",
+			   p);
+		return;
+	}
+	if (unlikely(inside_read_section()))
+		report_rcu("kfree_rcu_mightsleep() called inside an RCU read-side critical section; object",
+			   p);
+	if (queue_rcu_free(p, (size_t)-1))
+		return;
+	if (inside_read_section()) {
+		report_rcu("kfree_rcu_mightsleep: no memory and inside a read-side critical section; leaking",
+			   p);
+		return;
+	}
+	rcu_flavor->update_synchronize_rcu();
+	kfree(p);
+}
+
+/**
+ * kvfree_rcu_barrier - wait until every RCU free issued so far is done
+ *
+ * On return every object queued by kfree_rcu() or kfree_rcu_mightsleep()
+ * before the call is back in its cache (and its finalizer queued).
+ * Context: outside any read-side critical section; inside one it reports
+ * and returns at once instead of deadlocking.
+ */
+void kvfree_rcu_barrier(void)
+{
+	bool ready;
+
+	if (!READ_ONCE(rcu_used))
+		return;
+	if (inside_read_section()) {
+		slab_warn("%s() called inside an RCU read-side critical section; not waiting",
+			  __func__);
+		return;
+	}
+	pthread_mutex_lock(&rcu_lock);
+	collect_partial_batches(true, 0, &(unsigned long){ ~0UL });
+	ready = ready_head || ready_overflow || !list_empty(&rcu_slabs);
+	if (ready || in_flight || in_flight_overflow ||
+	    !list_empty(&in_flight_slabs)) {
+		/* what is ready now goes in the next collection */
+		unsigned long target = collect_seq + (ready ? 1 : 0);
+
+		barrier_wanted = true;
+		wake_reclaimer();
+		while (done_seq < target)
+			pthread_cond_wait(&rcu_done, &rcu_lock);
+	}
+	pthread_mutex_unlock(&rcu_lock);
+}
+
+/**
+ * kslab_set_rcu_flavor - the liburcu flavor whose readers kslab waits for
+ * @flavor: e.g. &urcu_qsbr_flavor
+ *
+ * Context: before the first RCU free; later calls are reported and
+ * ignored.
+ */
+void kslab_set_rcu_flavor(const struct rcu_flavor_struct *flavor)
+{
+	if (!flavor)
+		return;
+	if (READ_ONCE(rcu_used) && flavor != rcu_flavor) {
+		slab_warn("%s() after RCU frees were queued; ignored", __func__);
+		return;
+	}
+	rcu_flavor = flavor;
+}
+
+/**
+ * kslab_rcu_get_stats - counters of the RCU reclaim machinery
+ * @st: filled in
+ */
+void kslab_rcu_get_stats(struct kslab_rcu_stats *st)
+{
+	struct rcu_thread *rt;
+	size_t partial = 0;
+
+	pthread_once(&rcu_once, rcu_init_once);
+	pthread_mutex_lock(&rcu_lock);
+	list_for_each_entry(rt, &rcu_threads, node)
+		partial += thread_waiting(rt);
+	*st = rcu_stats;
+	st->pending = pending + partial;
+	st->peak_pending = peak_pending;
+	st->max_pending = max_pending;
+	pthread_mutex_unlock(&rcu_lock);
+}
+
+/* ------------------------------------------------- slab-side services */
+
+static size_t count_in_batch(const struct kmem_cache *s, struct rcu_batch *b,
+			     unsigned long from, struct rcu_head *overflow)
+{
+	size_t n = 0;
+	/* pairs with the owner's release, as in steal_thread_batch() */
+	unsigned long i, nr = b ? smp_load_acquire(&b->nr) : 0;
+
+	for (i = from; i < nr; i++) {
+		struct slab *slab = virt_to_slab(b->objs[i]);
+
+		n += slab && slab->cache == s;
+	}
+	for (; overflow; overflow = (struct rcu_head *)overflow->next.next) {
+		void *obj = (char *)overflow - (size_t)(uintptr_t)overflow->func;
+		struct slab *slab = virt_to_slab(obj);
+
+		n += slab && slab->cache == s;
+	}
+	return n;
+}
+
+/**
+ * slab_rcu_pending - objects of @s waiting for a grace period
+ * @s: the cache
+ *
+ * Context: no cache lock held; walks every batch under rcu_lock.
+ */
+size_t slab_rcu_pending(struct kmem_cache *s)
+{
+	struct rcu_thread *rt;
+	struct rcu_batch *b;
+	size_t n = 0;
+
+	if (!READ_ONCE(rcu_used))
+		return 0;
+	pthread_mutex_lock(&rcu_lock);
+	for (b = ready_head; b; b = b->next)
+		n += count_in_batch(s, b, 0, NULL);
+	for (b = in_flight; b; b = b->next)
+		n += count_in_batch(s, b, 0, NULL);
+	n += count_in_batch(s, NULL, 0, ready_overflow);
+	n += count_in_batch(s, NULL, 0, in_flight_overflow);
+	list_for_each_entry(rt, &rcu_threads, node)
+		n += count_in_batch(s, rt->batch, rt->stolen, NULL);
+	pthread_mutex_unlock(&rcu_lock);
+	return n;
+}
+
+/**
+ * slab_rcu_barrier - kvfree_rcu_barrier() for kmem_cache_destroy()
+ *
+ * Return: false when called inside a read-side critical section (the
+ * pending frees could not be waited for).
+ */
+bool slab_rcu_barrier(void)
+{
+	if (!READ_ONCE(rcu_used))
+		return true;
+	if (inside_read_section())
+		return false;
+	kvfree_rcu_barrier();
+	return true;
+}
+
+/**
+ * slab_release_after_gp - unmap SLAB_TYPESAFE_BY_RCU slabs only after a
+ * grace period
+ * @list: slabs already off their cache and out of the address map
+ *
+ * Context: no cache lock held.  Never waits.
+ */
+void slab_release_after_gp(struct list_head *list)
+{
+	if (list_empty(list))
+		return;
+	pthread_once(&rcu_once, rcu_init_once);
+	pthread_mutex_lock(&rcu_lock);
+	WRITE_ONCE(rcu_used, true);
+	list_splice_init(list, &rcu_slabs);
+	wake_reclaimer();
+	pthread_mutex_unlock(&rcu_lock);
+}
+
+/* ------------------------------------------------------------------ fork */
+
+void rcu_atfork_prepare(void)
+{
+	pthread_mutex_lock(&reclaim_mutex);
+	pthread_mutex_lock(&rcu_lock);
+}
+
+void rcu_atfork_parent(void)
+{
+	pthread_mutex_unlock(&rcu_lock);
+	pthread_mutex_unlock(&reclaim_mutex);
+}
+
+/*
+ * The child has no reclaim thread and none of the other threads.  A
+ * collection in flight was not freed (reclaim_mutex was ours), so it goes
+ * back to the ready list; other threads' batches become ready too.  The
+ * child frees them after a grace period of its own: each object once,
+ * in the child's copy of the heap.
+ */
+void rcu_atfork_child(void)
+{
+	pthread_t self = pthread_self();
+	struct rcu_thread *rt, *next;
+
+	if (in_flight) {
+		struct rcu_batch *last = in_flight;
+
+		while (last->next)
+			last = last->next;
+		last->next = ready_head;
+		if (!ready_head)
+			ready_tail = &last->next;
+		ready_head = in_flight;
+		in_flight = NULL;
+	}
+	if (in_flight_overflow) {
+		add_ready(NULL, in_flight_overflow, 0);
+		in_flight_overflow = NULL;
+	}
+	list_splice_init(&in_flight_slabs, &rcu_slabs);
+	list_for_each_entry_safe(rt, next, &rcu_threads, node) {
+		if (pthread_equal(rt->owner, self))
+			continue;
+		/* that thread is gone: what waited in its batch is ready */
+		if (thread_waiting(rt)) {
+			struct rcu_batch *b = rt->batch;
+			unsigned long n = b->nr - rt->stolen;
+
+			memmove(b->objs, &b->objs[rt->stolen], n * sizeof(void *));
+			b->nr = n;
+			add_ready(b, NULL, n);
+		} else {
+			kfree(rt->batch);
+		}
+		list_del_init(&rt->node);
+	}
+	WRITE_ONCE(reclaimer_started, false);
+	reclaimer_idle = false;
+	/* waiters in the parent's threads do not exist here */
+	pthread_cond_init(&rcu_work, NULL);
+	pthread_cond_init(&rcu_done, NULL);
+	/* the next RCU free or barrier starts a reclaim thread here */
+	pthread_mutex_unlock(&rcu_lock);
+	pthread_mutex_unlock(&reclaim_mutex);
+}
