@@ -542,7 +542,8 @@ static __always_inline bool queue_rcu_free(void *p, size_t head_off)
 		WRITE_ONCE(rt->since_ms, rcu_now_ms());
 		/* store then load, as the reclaim thread does before sleeping */
 		__atomic_store_n(&b->nr, n + 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&reclaimer_asleep, __ATOMIC_SEQ_CST)) {
+		if (__atomic_load_n(&reclaimer_asleep, __ATOMIC_SEQ_CST) ||
+		    !READ_ONCE(reclaimer_started)) {
 			pthread_mutex_lock(&rcu_lock);
 			wake_reclaimer();
 			pthread_mutex_unlock(&rcu_lock);
