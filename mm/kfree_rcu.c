@@ -766,15 +766,34 @@ void slab_release_after_gp(struct list_head *list)
 
 /* ------------------------------------------------------------------ fork */
 
-void rcu_atfork_prepare(void)
+/*
+ * fork() takes kslab's locks in one global order (see slab_atfork_prepare()):
+ * reclaim_mutex before slab_mutex (the reclaim thread frees into caches),
+ * rcu_lock after the user caches' locks and slab_mutex (cache destruction
+ * hands SLAB_TYPESAFE_BY_RCU slabs over under slab_mutex).
+ */
+void rcu_atfork_prepare_outer(void)
 {
 	pthread_mutex_lock(&reclaim_mutex);
+}
+
+void rcu_atfork_prepare_inner(void)
+{
 	pthread_mutex_lock(&rcu_lock);
 }
 
-void rcu_atfork_parent(void)
+void rcu_atfork_parent_inner(void)
 {
 	pthread_mutex_unlock(&rcu_lock);
+}
+
+void rcu_atfork_parent_outer(void)
+{
+	pthread_mutex_unlock(&reclaim_mutex);
+}
+
+void rcu_atfork_child_outer(void)
+{
 	pthread_mutex_unlock(&reclaim_mutex);
 }
 
@@ -785,7 +804,7 @@ void rcu_atfork_parent(void)
  * child frees them after a grace period of its own: each object once,
  * in the child's copy of the heap.
  */
-void rcu_atfork_child(void)
+void rcu_atfork_child_inner(void)
 {
 	pthread_t self = pthread_self();
 	struct rcu_thread *rt, *next;
@@ -829,5 +848,4 @@ void rcu_atfork_child(void)
 	pthread_cond_init(&rcu_done, NULL);
 	/* the next RCU free or barrier starts a reclaim thread here */
 	pthread_mutex_unlock(&rcu_lock);
-	pthread_mutex_unlock(&reclaim_mutex);
 }

@@ -352,9 +352,12 @@ static __always_inline void slab_free(struct kmem_cache *s, void *obj)
 size_t slab_rcu_pending(struct kmem_cache *s);
 bool slab_rcu_barrier(void);
 void slab_release_after_gp(struct list_head *list);
-void rcu_atfork_prepare(void);
-void rcu_atfork_parent(void);
-void rcu_atfork_child(void);
+void rcu_atfork_prepare_outer(void);
+void rcu_atfork_prepare_inner(void);
+void rcu_atfork_parent_inner(void);
+void rcu_atfork_parent_outer(void);
+void rcu_atfork_child_inner(void);
+void rcu_atfork_child_outer(void);
 
 /* mm/slab_common.c */
 #define META_MIN_SIZE		32U

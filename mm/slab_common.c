@@ -793,8 +793,6 @@ static void kslab_init_once(void)
 	create_kmalloc_caches();
 	pthread_atfork(slab_atfork_prepare, slab_atfork_parent,
 		       slab_atfork_child);
-	/* registered later, so prepared first: reclaim_mutex before cache locks */
-	pthread_atfork(rcu_atfork_prepare, rcu_atfork_parent, rcu_atfork_child);
 }
 
 /**

@@ -32,10 +32,13 @@
  *
  * Locks and their order:
  *
+ *   reclaim_mutex (kfree_rcu.c) the RCU reclaim thread freeing objects
  *   slab_mutex (slab_common.c)  the cache list, cache ids, thread exit,
  *                               cache destruction, fork
  *     cache->lock               a cache's slab lists, depot, counters and
  *                               its list of thread caches
+ *     rcu_lock (kfree_rcu.c)    RCU batches (after slab_mutex: destruction
+ *                               hands SLAB_TYPESAFE_BY_RCU slabs over)
  *       meta cache->lock        kslab's own metadata (magazines, tables)
  *         pagemap_lock          writers of the address map
  *
@@ -1130,9 +1133,12 @@ void slab_atfork_prepare(void)
 
 	unsigned int i;
 
+	/* the global lock order: see the top of this file and kfree_rcu.c */
+	rcu_atfork_prepare_outer();
 	pthread_mutex_lock(&slab_mutex);
 	list_for_each_entry(s, &slab_caches, list)
 		pthread_mutex_lock(&s->lock);
+	rcu_atfork_prepare_inner();
 	for (i = 0; i < NR_META_CACHES; i++)
 		pthread_mutex_lock(&slab_meta_caches[i].lock);
 	pagemap_fork_prepare();
@@ -1147,9 +1153,11 @@ void slab_atfork_parent(void)
 	pagemap_fork_parent();
 	for (i = 0; i < NR_META_CACHES; i++)
 		pthread_mutex_unlock(&slab_meta_caches[i].lock);
+	rcu_atfork_parent_inner();
 	list_for_each_entry(s, &slab_caches, list)
 		pthread_mutex_unlock(&s->lock);
 	pthread_mutex_unlock(&slab_mutex);
+	rcu_atfork_parent_outer();
 }
 
 void slab_atfork_child(void)
@@ -1158,9 +1166,13 @@ void slab_atfork_child(void)
 	struct thread_cache_table *table, *next;
 	struct kmem_cache *s;
 
-	/* the forking thread took every lock in prepare; it owns them here */
 	unsigned int i;
 
+	/*
+	 * The forking thread took every lock in prepare; it owns them here.
+	 * Only this thread runs, so the fix-ups below may take cache and
+	 * metadata locks while rcu_lock is still held.
+	 */
 	pagemap_fork_child();
 	for (i = 0; i < NR_META_CACHES; i++)
 		pthread_mutex_unlock(&slab_meta_caches[i].lock);
@@ -1170,5 +1182,7 @@ void slab_atfork_child(void)
 		if (!pthread_equal(table->owner, self))
 			thread_table_release(table, false);
 	}
+	rcu_atfork_child_inner();
 	pthread_mutex_unlock(&slab_mutex);
+	rcu_atfork_child_outer();
 }
