@@ -30,7 +30,7 @@
  *                      per collection, whatever the number of objects.
  *
  * If a batch cannot be allocated, kfree_rcu() links the object through
- * its rcu_head into the thread's overflow list instead (the rcu_head's
+ * its rcu_head onto the global overflow chain instead (the rcu_head's
  * func field holds the head's offset, as the kernel does); it never
  * blocks for memory.  kfree_rcu_mightsleep() has no rcu_head: without a
  * batch it waits for a grace period itself and frees at once.
@@ -39,15 +39,18 @@
  * A thread handing over a batch while pending exceeds KSLAB_RCU_MAX_PENDING
  * waits until the reclaim thread brings it under half the bound - unless
  * it is inside a read-side critical section, where waiting for a grace
- * period would deadlock.  So, while grace periods complete, at most
- * KSLAB_RCU_MAX_PENDING objects plus one partial batch per thread wait.
+ * period would deadlock.  So, while grace periods complete and frees are
+ * made outside read-side sections, at most KSLAB_RCU_MAX_PENDING objects
+ * plus two batches per thread (one handed over past the bound, one
+ * filling) wait.  Frees made inside read-side sections are not held back.
  *
- * Locks, in order: reclaim_mutex (held by the reclaim thread while it
- * frees a collection, so fork() never splits one between parent and
- * child), rcu_lock (lists, counters, every thread's batch pointer and
- * stolen index), then a metadata cache's lock (a batch is allocated
- * under rcu_lock).  No kslab cache lock is held while any of these is
- * taken.
+ * Locks, in order: gp_mutex (held across every grace period kslab waits
+ * for, so fork() never leaves liburcu's grace-period lock held in the
+ * child), reclaim_mutex (held by the reclaim thread while it frees a
+ * collection, so fork() never splits one between parent and child),
+ * slab_mutex and the user caches' locks (mm/slub.c), rcu_lock (lists,
+ * counters, every thread's batch pointer and stolen index), then a
+ * metadata cache's lock (a batch is allocated under rcu_lock).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -59,6 +62,7 @@
 #include <unistd.h>
 
 #include <urcu/urcu-memb.h>
+#include <urcu/flavor.h>
 
 #include "lib/options.h"
 #include "mm/slab.h"
@@ -103,6 +107,8 @@ static pthread_mutex_t rcu_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t rcu_work = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t rcu_done = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t reclaim_mutex = PTHREAD_MUTEX_INITIALIZER;
+/* held across every grace period kslab waits for; see rcu_atfork_prepare_outer() */
+static pthread_mutex_t gp_mutex = PTHREAD_MUTEX_INITIALIZER;
 static LIST_HEAD(rcu_threads);
 static struct rcu_batch *ready_head, **ready_tail = &ready_head;
 static struct rcu_batch *in_flight;
@@ -143,6 +149,13 @@ static bool inside_read_section(void)
 
 /* ------------------------------------------------------- reclaim thread */
 
+static void synchronize_flavor(void)
+{
+	pthread_mutex_lock(&gp_mutex);
+	rcu_flavor->update_synchronize_rcu();
+	pthread_mutex_unlock(&gp_mutex);
+}
+
 /* Append a detached batch and overflow chain (@n objects) to the ready lists. */
 static void add_ready(struct rcu_batch *b, struct rcu_head *overflow,
 		      unsigned long n)
@@ -152,6 +165,7 @@ static void add_ready(struct rcu_batch *b, struct rcu_head *overflow,
 		*ready_tail = b;
 		ready_tail = &b->next;
 		ready_batches++;
+		rcu_stats.batches++;
 	}
 	if (overflow) {
 		struct rcu_head *tail = overflow;
@@ -235,25 +249,20 @@ static void collect_partial_batches(bool all, unsigned long now,
 }
 
 /*
- * Free every object of a collection.  Emptied batches are returned in
- * *@spares for reuse.  Context: reclaim_mutex held, not rcu_lock.
+ * Free every object of a collection.  The batches stay untouched: they are
+ * still on the in-flight list, which kmem_cache_get_info() may walk.
+ * Context: reclaim_mutex held, not rcu_lock.
  */
-static size_t free_batches(struct rcu_batch *b, struct rcu_head *head,
-			   struct rcu_batch **spares)
+static size_t free_batches(const struct rcu_batch *b, struct rcu_head *head)
 {
 	size_t n = 0;
 
-	while (b) {
-		struct rcu_batch *next = b->next;
+	for (; b; b = b->next) {
 		unsigned long i;
 
 		for (i = 0; i < b->nr; i++)
 			kfree(b->objs[i]);
 		n += b->nr;
-		b->nr = 0;
-		b->next = *spares;
-		*spares = b;
-		b = next;
 	}
 	while (head) {
 		struct rcu_head *next = (struct rcu_head *)head->next.next;
@@ -293,7 +302,8 @@ static void *rcu_reclaim_thread(void *unused)
 	pthread_mutex_lock(&rcu_lock);
 	for (;;) {
 		unsigned long now = rcu_now_ms(), next_due = ~0UL;
-		struct rcu_batch *batches, *spares = NULL;
+		struct rcu_batch *batches;
+		struct rcu_head *overflow;
 		LIST_HEAD(slabs);
 		unsigned long seq;
 		size_t freed;
@@ -320,7 +330,7 @@ static void *rcu_reclaim_thread(void *unused)
 				struct timespec ts;
 				unsigned long wait_ms = next_due > now ? next_due - now : 1;
 
-				clock_gettime(CLOCK_REALTIME, &ts);
+				clock_gettime(CLOCK_MONOTONIC, &ts);
 				ts.tv_sec += wait_ms / 1000;
 				ts.tv_nsec += (wait_ms % 1000) * 1000000;
 				if (ts.tv_nsec >= 1000000000) {
@@ -344,20 +354,27 @@ static void *rcu_reclaim_thread(void *unused)
 		seq = ++collect_seq;
 		pthread_mutex_unlock(&rcu_lock);
 
-		rcu_flavor->update_synchronize_rcu();
+		synchronize_flavor();
 
 		pthread_mutex_lock(&reclaim_mutex);
-		freed = free_batches(batches, in_flight_overflow, &spares);
+		/* objects on the chain are freed next: stop counting them */
+		pthread_mutex_lock(&rcu_lock);
+		overflow = in_flight_overflow;
+		in_flight_overflow = NULL;
+		pthread_mutex_unlock(&rcu_lock);
+		freed = free_batches(batches, overflow);
 		pthread_mutex_lock(&rcu_lock);
 		list_splice_init(&in_flight_slabs, &slabs);
 		pthread_mutex_unlock(&rcu_lock);
 		unmap_slabs(&slabs);
 		pthread_mutex_lock(&rcu_lock);
 		pthread_mutex_unlock(&reclaim_mutex);
-		while (spares) {
-			struct rcu_batch *b = spares;
+		in_flight = NULL;
+		while (batches) {
+			struct rcu_batch *b = batches;
 
-			spares = b->next;
+			batches = b->next;
+			b->nr = 0;
 			if (nr_spare_batches < RCU_SPARE_BATCHES) {
 				b->next = spare_batches;
 				spare_batches = b;
@@ -366,8 +383,6 @@ static void *rcu_reclaim_thread(void *unused)
 				kfree(b);
 			}
 		}
-		in_flight = NULL;
-		in_flight_overflow = NULL;
 		pending -= freed;
 		done_seq = seq;
 		rcu_stats.grace_periods++;
@@ -428,8 +443,20 @@ static void rcu_thread_exit(void *arg)
 	pthread_mutex_unlock(&rcu_lock);
 }
 
+/* rcu_work's timed waits count on the monotonic clock */
+static void init_work_cond(void)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&rcu_work, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
 static void rcu_init_once(void)
 {
+	init_work_cond();
 	max_pending = kslab_option(OPT_RCU_MAX_PENDING);
 	batch_delay_ms = kslab_option(OPT_RCU_BATCH_DELAY_MS);
 	pthread_key_create(&rcu_exit_key, rcu_thread_exit);
@@ -472,7 +499,6 @@ static noinline bool queue_rcu_free_slow(struct rcu_thread *rt, void *p,
 		memmove(b->objs, &b->objs[rt->stolen], n * sizeof(void *));
 		b->nr = n;
 		add_ready(b, NULL, n);
-		rcu_stats.batches++;
 		b = NULL;
 	}
 	if (!b)
@@ -602,7 +628,7 @@ void __kslab_kfree_rcu_mightsleep(void *p)
 			   p);
 		return;
 	}
-	rcu_flavor->update_synchronize_rcu();
+	synchronize_flavor();
 	kfree(p);
 }
 
@@ -768,12 +794,28 @@ void slab_release_after_gp(struct list_head *list)
 
 /*
  * fork() takes kslab's locks in one global order (see slab_atfork_prepare()):
- * reclaim_mutex before slab_mutex (the reclaim thread frees into caches),
- * rcu_lock after the user caches' locks and slab_mutex (cache destruction
- * hands SLAB_TYPESAFE_BY_RCU slabs over under slab_mutex).
+ * gp_mutex first, so no grace period of kslab's is in flight (liburcu's
+ * own grace-period lock would stay held in the child, and every grace
+ * period there would hang); reclaim_mutex before slab_mutex (the reclaim
+ * thread frees into caches); rcu_lock after the user caches' locks and
+ * slab_mutex (cache destruction hands SLAB_TYPESAFE_BY_RCU slabs over
+ * under slab_mutex).  Like liburcu itself, this asks that no thread sit
+ * inside a read-side critical section across fork(): a grace period in
+ * flight waits for it.
  */
+static bool fork_holds_gp_mutex;
+
 void rcu_atfork_prepare_outer(void)
 {
+	/*
+	 * Inside a read-side section, waiting for a grace period in flight
+	 * would wait on ourselves: report instead.
+	 */
+	fork_holds_gp_mutex = !(READ_ONCE(rcu_used) && inside_read_section());
+	if (fork_holds_gp_mutex)
+		pthread_mutex_lock(&gp_mutex);
+	else
+		slab_warn("fork() inside an RCU read-side critical section: grace periods may not complete in the child");
 	pthread_mutex_lock(&reclaim_mutex);
 }
 
@@ -790,11 +832,15 @@ void rcu_atfork_parent_inner(void)
 void rcu_atfork_parent_outer(void)
 {
 	pthread_mutex_unlock(&reclaim_mutex);
+	if (fork_holds_gp_mutex)
+		pthread_mutex_unlock(&gp_mutex);
 }
 
 void rcu_atfork_child_outer(void)
 {
 	pthread_mutex_unlock(&reclaim_mutex);
+	if (fork_holds_gp_mutex)
+		pthread_mutex_unlock(&gp_mutex);
 }
 
 /*
@@ -844,7 +890,8 @@ void rcu_atfork_child_inner(void)
 	WRITE_ONCE(reclaimer_started, false);
 	reclaimer_idle = false;
 	/* waiters in the parent's threads do not exist here */
-	pthread_cond_init(&rcu_work, NULL);
+	WRITE_ONCE(reclaimer_asleep, false);
+	init_work_cond();
 	pthread_cond_init(&rcu_done, NULL);
 	/* the next RCU free or barrier starts a reclaim thread here */
 	pthread_mutex_unlock(&rcu_lock);

@@ -11,8 +11,9 @@
  * - sanitizer detection, so loop counts can be scaled down under
  *   ThreadSanitizer and tests that fight the sanitizers' shadow memory can
  *   be skipped.
- * - a bounded waitpid(), so a child that hangs fails its test instead of
- *   the whole run.
+ * - a bounded waitpid() and pthread_join(), so a child or a thread that
+ *   hangs fails its test instead of the whole run.
+ * - flags that a test thread and its workers set and poll with a deadline.
  *
  * Everything here uses libc only (never kslab), so a broken allocator cannot
  * break the instruments used to observe it.
@@ -25,6 +26,7 @@
 #define _KSLAB_TEST_UTIL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -86,6 +88,25 @@ struct stderr_capture {
 };
 
 /*
+ * A sanitizer that halts on a report during a capture would write the
+ * report into the capture and exit before the test could show it, so
+ * while stderr is captured its reports go to the real stderr.
+ */
+#if KSLAB_TEST_SANITIZED
+void __sanitizer_set_report_fd(void *fd);
+
+static inline void sanitizer_reports_to(int fd)
+{
+	__sanitizer_set_report_fd((void *)(long)fd);
+}
+#else
+static inline void sanitizer_reports_to(int fd)
+{
+	(void)fd;
+}
+#endif
+
+/*
  * stderr_capture_begin() - send everything written to fd 2 into a buffer.
  *
  * Do not use ASSERT_*() or EXPECT_*() between begin and end: their messages
@@ -104,11 +125,13 @@ static inline int stderr_capture_begin(struct stderr_capture *cap)
 	cap->saved_fd = dup(STDERR_FILENO);
 	if (cap->saved_fd < 0)
 		goto err_close;
+	sanitizer_reports_to(cap->saved_fd);
 	if (dup2(fileno(cap->file), STDERR_FILENO) < 0)
 		goto err_saved;
 	return 0;
 
 err_saved:
+	sanitizer_reports_to(STDERR_FILENO);
 	close(cap->saved_fd);
 	cap->saved_fd = -1;
 err_close:
@@ -132,6 +155,7 @@ static inline const char *stderr_capture_end(struct stderr_capture *cap)
 
 	fflush(stderr);
 	dup2(cap->saved_fd, STDERR_FILENO);
+	sanitizer_reports_to(STDERR_FILENO);
 	close(cap->saved_fd);
 	cap->saved_fd = -1;
 
@@ -290,6 +314,56 @@ static inline int wait_child(pid_t pid, unsigned int timeout_ms, int *status)
 	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
 		;
 	return -1;
+}
+
+/*
+ * join_thread_within() - pthread_join() with a deadline.
+ *
+ * Returns 0 once @tid was joined, or -1 when it was still running after
+ * @timeout_ms; it is then left running (its test fails and the test's
+ * process exits, which ends it).
+ */
+static inline int join_thread_within(pthread_t tid, unsigned int timeout_ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return pthread_timedjoin_np(tid, NULL, &ts) ? -1 : 0;
+}
+
+/*
+ * Flags between a test thread and its workers: an int written with
+ * flag_set() (release) and read with flag_get() (acquire), so whatever
+ * was written before setting it is visible to the thread that sees it.
+ */
+static inline void flag_set(int *flag, int value)
+{
+	__atomic_store_n(flag, value, __ATOMIC_RELEASE);
+}
+
+static inline int flag_get(const int *flag)
+{
+	return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
+}
+
+/* Polls until *@flag is at least @value; false when @timeout_ms passed. */
+static inline bool flag_wait(const int *flag, int value,
+			     unsigned int timeout_ms)
+{
+	unsigned long long deadline = monotonic_ms() + timeout_ms;
+
+	while (flag_get(flag) < value) {
+		if (monotonic_ms() >= deadline)
+			return false;
+		sleep_ms(1);
+	}
+	return true;
 }
 
 /* True when @status says the child called exit(0). */

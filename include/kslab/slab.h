@@ -14,9 +14,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Flavor-neutral liburcu headers: struct rcu_head, struct rcu_flavor_struct. */
+/*
+ * struct rcu_head comes from the flavor-neutral <urcu/call-rcu.h>.  The
+ * flavor struct is only declared, so that a flavor header (<urcu.h>,
+ * <urcu/urcu-qsbr.h>, ...) may come before or after this one.
+ */
 #include <urcu/call-rcu.h>
-#include <urcu/flavor.h>
+
+struct rcu_flavor_struct;
 
 #ifdef __cplusplus
 extern "C" {

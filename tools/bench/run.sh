@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# run.sh: compare kslab with glibc malloc and the peer allocators.
+# run.sh: compare kslab with glibc malloc and the peer allocators, and
+# kslab's kfree_rcu() with liburcu's call_rcu() + free().
 #
 # usage: tools/bench/run.sh <path-to-bench-binary>
 #
@@ -15,6 +16,11 @@
 # one run.  A peer whose shared object is missing is skipped, and the table
 # says so.
 #
+# The RCU tests (rcu-*) run rcu_bench, found beside the bench binary, the
+# same way with two sides and no preload: kslab (kfree_rcu) and urcu
+# (glibc malloc, call_rcu() with a callback that frees); they get a table
+# of their own (tools/bench/README says what each row means).
+#
 # The table sets each kslab figure beside its target; it reports and does
 # not judge the build: the exit status is 0 even when a target is missed,
 # and non-zero only when a bench process crashed, hung or printed no result.
@@ -22,7 +28,8 @@
 # Environment:
 #   QUICK=1        smoke run: fewer iterations, one round
 #   ROUNDS=N       rounds (default 3, QUICK 1)
-#   BENCH_TESTS    tests to run (default "hot batch kmalloc xthread memory")
+#   BENCH_TESTS    tests to run (default "hot batch kmalloc xthread memory
+#                  rcu-e2e rcu-gp rcu-load rcu-bound")
 #   BENCH_OUT      raw result lines (default results-<date>.txt beside the
 #                  bench binary)
 #   BENCH_LIBDIR   where the peers' shared objects are
@@ -40,7 +47,8 @@ bench=$1
 quick=${QUICK:-0}
 [ "$quick" = 0 ] && quick=
 rounds=${ROUNDS:-$([ -n "$quick" ] && echo 1 || echo 3)}
-tests=${BENCH_TESTS:-hot batch kmalloc xthread memory}
+tests=${BENCH_TESTS:-hot batch kmalloc xthread memory rcu-e2e rcu-gp rcu-load rcu-bound}
+rcu_bench=$(dirname "$bench")/rcu_bench
 libdir=${BENCH_LIBDIR:-/usr/lib/$(uname -m)-linux-gnu}
 timeout_s=${BENCH_TIMEOUT:-300}
 out=${BENCH_OUT:-$(dirname "$bench")/results-$(date +%Y%m%d-%H%M%S).txt}
@@ -73,6 +81,34 @@ test_args() {
 	esac
 }
 
+# rcu_bench's arguments for each RCU test
+rcu_args() {
+	case $1 in
+	rcu-e2e)	echo "--test=e2e ${quick:+--iters 200000 --reps 2}" ;;
+	rcu-gp)		echo "--test=gp ${quick:+--iters 5}" ;;
+	rcu-load)	echo "--test=load ${quick:+--duration 0.5}" ;;
+	rcu-bound)	echo "--test=load --duration $([ -n "$quick" ] && echo 0.5 || echo 1)" ;;
+	esac
+}
+
+# rcu-bound is the load test with a small back-pressure bound, so that the
+# updaters reach it: it shows the bound holding, and what holding costs.
+RCU_BOUND=16384
+
+alloc_tests=
+rcu_tests=
+for test in $tests; do
+	case $test in
+	rcu-e2e|rcu-gp|rcu-load|rcu-bound)	rcu_tests="$rcu_tests $test" ;;
+	rcu-*)	echo "run.sh: unknown RCU test $test" >&2; exit 2 ;;
+	*)	alloc_tests="$alloc_tests $test" ;;
+	esac
+done
+if [ -n "$rcu_tests" ] && [ ! -x "$rcu_bench" ]; then
+	echo "run.sh: skipping the RCU tests: $rcu_bench not found" >&2
+	rcu_tests=
+fi
+
 errlog=$(mktemp)
 trap 'rm -f "$errlog" "$errlog.out"' EXIT
 
@@ -90,45 +126,69 @@ fi
 
 failed=0
 wrong=0
+
+# run_one <name> <label> <env> <program> <args...>: one process, its result
+# line (test= set to <label>) appended to $out.  <env> is a VAR=value for
+# the process, or empty.
+run_one() {
+	local name=$1 label=$2 envset=$3 prog=$4 rc line info
+	shift 4
+	env -u LD_PRELOAD ${envset:+"$envset"} \
+		timeout "$timeout_s" "$prog" "$@" > "$errlog.out" 2> "$errlog"
+	rc=$?
+	line=$(grep '^result ' "$errlog.out" | sed "s/ test=[^ ]*/ test=$label/")
+	info=$(grep '^info ' "$errlog.out" | sed "s/ test=[^ ]*/ test=$label/")
+	if [ $rc -ne 0 ] || [ -z "$line" ]; then
+		printf ' %s:FAILED' "$name" >&2
+		echo >&2
+		echo "run.sh: $name $label exited with $rc:" >&2
+		tail -n 5 "$errlog" >&2
+		echo "# FAILED test=$label alloc=$name rc=$rc" >> "$out"
+		failed=1
+		return
+	fi
+	case $line in
+	*" impl=$name "*) ;;
+	*)
+		echo >&2
+		echo "run.sh: $name $label did not run on $name: $line" >&2
+		wrong=1
+		echo "# WRONG-ALLOCATOR expected=$name $line" >> "$out"
+		return
+		;;
+	esac
+	echo "$line" >> "$out"
+	[ -n "$info" ] && echo "$info" >> "$out"
+	printf ' %s' "$name" >&2
+}
+
 start=$(date +%s)
 for ((round = 1; round <= rounds; round++)); do
-	for test in $tests; do
-		printf 'round %d/%d %-8s' "$round" "$rounds" "$test" >&2
+	for test in $alloc_tests; do
+		printf 'round %d/%d %-9s' "$round" "$rounds" "$test" >&2
 		read -r -a args <<< "$(test_args "$test")"
 		for i in "${!names[@]}"; do
 			name=${names[$i]}
 			alloc=malloc
 			[ "$name" = kslab ] && alloc=kslab
-			env -u LD_PRELOAD ${preloads[$i]:+LD_PRELOAD=${preloads[$i]}} \
-				timeout "$timeout_s" "$bench" --alloc=$alloc \
-				--test="$test" "${args[@]}" \
-				> "$errlog.out" 2> "$errlog"
-			rc=$?
-			line=$(grep '^result ' "$errlog.out")
-			info=$(grep '^info ' "$errlog.out")
-			if [ $rc -ne 0 ] || [ -z "$line" ]; then
-				printf ' %s:FAILED' "$name" >&2
-				echo >&2
-				echo "run.sh: $name $test exited with $rc:" >&2
-				tail -n 5 "$errlog" >&2
-				echo "# FAILED test=$test alloc=$name rc=$rc" >> "$out"
-				failed=1
-				continue
-			fi
-			case $line in
-			*" impl=$name "*) ;;
-			*)
-				echo >&2
-				echo "run.sh: $name $test did not run on $name: $line" >&2
-				wrong=1
-				echo "# WRONG-ALLOCATOR expected=$name $line" >> "$out"
-				continue
-				;;
-			esac
-			echo "$line" >> "$out"
-			[ -n "$info" ] && echo "$info" >> "$out"
-			printf ' %s' "$name" >&2
+			run_one "$name" "$test" \
+				"${preloads[$i]:+LD_PRELOAD=${preloads[$i]}}" \
+				"$bench" --alloc=$alloc --test="$test" "${args[@]}"
 		done
+		echo >&2
+	done
+	for test in $rcu_tests; do
+		printf 'round %d/%d %-9s' "$round" "$rounds" "$test" >&2
+		read -r -a args <<< "$(rcu_args "$test")"
+		if [ "$test" = rcu-bound ]; then
+			run_one kslab "$test" "KSLAB_RCU_MAX_PENDING=$RCU_BOUND" \
+				"$rcu_bench" --alloc=kslab "${args[@]}"
+		else
+			for side in kslab urcu; do
+				run_one "$side" "$test" "" "$rcu_bench" \
+					--alloc=$side "${args[@]}"
+			done
+		fi
 		echo >&2
 	done
 done
@@ -142,7 +202,8 @@ echo "raw lines: $out"
 echo
 
 # Fold the raw lines into one table: best figure per test and allocator.
-awk -v names="${names[*]}" -v tests="$tests" '
+if [ -n "$alloc_tests" ]; then
+	awk -v names="${names[*]}" -v tests="$alloc_tests" '
 function field(key,    i, kv) {
 	for (i = 1; i <= NF; i++)
 		if (index($i, key "=") == 1)
@@ -237,11 +298,165 @@ END {
 	}
 }' "$out"
 
-echo
-echo "hot/kmalloc: ns per alloc+free pair; batch: ns per object (alloc + free);"
-echo "xthread: million objects per second moved producer -> consumer;"
-echo "memory: resident growth over N*64 bytes with N objects live;"
-echo "mem-free: resident MiB above the start after freeing all and shrinking."
+	echo
+	echo "hot/kmalloc: ns per alloc+free pair; batch: ns per object (alloc + free);"
+	echo "xthread: million objects per second moved producer -> consumer;"
+	echo "memory: resident growth over N*64 bytes with N objects live;"
+	echo "mem-free: resident MiB above the start after freeing all and shrinking."
+	[ -n "$rcu_tests" ] && echo
+fi
+
+# The RCU table.  Timings keep the best process (e2e, and the gp median);
+# what a bound must hold for keeps the worst: the gp maximum and first
+# sample, and for load and bound every figure comes from the process with
+# the highest peak of objects waiting.
+if [ -n "$rcu_tests" ]; then
+	awk -v tests="$rcu_tests" '
+function field(key,    i) {
+	for (i = 1; i <= NF; i++)
+		if (index($i, key "=") == 1)
+			return substr($i, length(key) + 2);
+	return "";
+}
+function keep(key, v, higher) {
+	if (!(key in best) || (higher ? v > best[key] : v < best[key]))
+		best[key] = v;
+}
+function missing(t, s) {
+	return (t SUBSEP s) in crashed ? "crash" : "-";
+}
+# One cell: metric m of side s in test t; fmt "ms" shows 1 s as "stuck".
+function cell(t, m, s, fmt,    k) {
+	k = m SUBSEP s;
+	if (!(k in best))
+		return missing(t, s);
+	if (fmt == "ms")
+		return best[k] >= 1000 ? "stuck" : sprintf("%.2f", best[k]);
+	return sprintf(fmt, best[k]);
+}
+function verdict(t, have, pass) {
+	if (have)
+		return pass ? "PASS" : "MISS";
+	return (t SUBSEP "kslab") in crashed ? "CRASH" : "n/a";
+}
+function row(name, unit, k, u, g, target, v) {
+	printf "%-10s %-8s %10s %10s %10s  %-20s %s\n", name, unit, k, u,
+	       g, target, v;
+}
+# urcu over kslab for metric m (times: how many times cheaper kslab is)
+function gain(m,    k, u) {
+	k = m SUBSEP "kslab"; u = m SUBSEP "urcu";
+	return (k in best) && (u in best) && best[k] > 0 ? \
+	       sprintf("%.2fx", best[u] / best[k]) : "-";
+}
+/^result test=rcu-/ {
+	t = substr(field("test"), 5); s = field("alloc");
+	if (t == "e2e") {
+		keep("e2e" SUBSEP s, field("ns_per_obj") + 0, 0);
+		keep("call" SUBSEP s, field("call_ns") + 0, 0);
+	} else if (t == "gp") {
+		keep("gpfirst" SUBSEP s, field("first_ms") + 0, 1);
+		keep("gpmed" SUBSEP s, field("median_ms") + 0, 0);
+		keep("gpmax" SUBSEP s, field("max_ms") + 0, 1);
+		best["stuck" SUBSEP s] += field("stuck");
+		if (s == "urcu") {
+			keep("syncmed" SUBSEP s, field("sync_median_ms") + 0, 0);
+			keep("syncmax" SUBSEP s, field("sync_max_ms") + 0, 1);
+		}
+	} else {
+		peak = field(s == "kslab" ? "peak_pending" : "sampled_peak") + 0;
+		k = t SUBSEP s;
+		if (!(k in worst) || peak > worst[k]) {
+			worst[k] = peak;
+			line[k] = $0;
+		}
+	}
+}
+/^# FAILED test=rcu-/ { crashed[substr(field("test"), 5) SUBSEP field("alloc")] = 1 }
+# The value of field f in the worst process of side s in load test t.
+function lf(t, s, f) {
+	if (!((t SUBSEP s) in line))
+		return t == "bound" && s == "urcu" ? "-" : missing(t, s);
+	$0 = line[t SUBSEP s];
+	return field(f);
+}
+function load_rows(t,    have_k, have_u, ko, uo, limit, ok) {
+	have_k = (t SUBSEP "kslab") in line;
+	have_u = (t SUBSEP "urcu") in line;
+	ko = have_k ? lf(t, "kslab", "ops_per_sec") / 1e6 : 0;
+	uo = have_u ? lf(t, "urcu", "ops_per_sec") / 1e6 : 0;
+	row(t, "Mupd/s", have_k ? sprintf("%.2f", ko) : missing(t, "kslab"),
+	    have_u ? sprintf("%.2f", uo) : lf(t, "urcu", ""),
+	    have_k && have_u && uo > 0 ? sprintf("%.2fx", ko / uo) : "-", "",
+	    have_k || have_u ? "" : verdict(t, 0, 0));
+	if (!have_k && !have_u)
+		return;
+	# a freeing thread hands at most one batch (4 KiB of pointers) over
+	# past the bound before it is held back
+	limit = lf(t, "kslab", "max_pending") + lf(t, "kslab", "updaters") * 512;
+	row(t "-peak", "objects", lf(t, "kslab", "peak_pending"),
+	    lf(t, "urcu", "sampled_peak"), "",
+	    have_k ? sprintf("<= %d+%dx512", lf(t, "kslab", "max_pending"),
+			     lf(t, "kslab", "updaters")) : "",
+	    verdict(t, have_k, lf(t, "kslab", "peak_pending") + 0 <= limit));
+	row(t "-peak", "MiB", lf(t, "kslab", "peak_pending_mib"),
+	    lf(t, "urcu", "sampled_peak_mib"), "", "", "");
+	row(t "-rss", "MiB", lf(t, "kslab", "rss_peak_mib"),
+	    lf(t, "urcu", "rss_peak_mib"), "", "", "");
+	row(t "-thr", "times", lf(t, "kslab", "throttled"), "-", "", "", "");
+	row(t "-gps", "count", lf(t, "kslab", "grace_periods"), "-", "", "", "");
+	ok = (!have_k || lf(t, "kslab", "bad_reads") == 0) &&
+	     (!have_u || lf(t, "urcu", "bad_reads") == 0);
+	row(t "-bad", "reads", lf(t, "kslab", "bad_reads"),
+	    lf(t, "urcu", "bad_reads"), "", "0", verdict(t, 1, ok));
+}
+END {
+	print "RCU reclaim, 64-byte objects: kfree_rcu() against malloc + call_rcu(free), urcu-memb";
+	row("test", "unit", "kslab", "urcu", "gain", "target", "verdict");
+	if (index(tests, "rcu-e2e")) {
+		row("e2e", "ns/obj", cell("e2e", "e2e", "kslab", "%.2f"),
+		    cell("e2e", "e2e", "urcu", "%.2f"), gain("e2e"), ">= 8x fewer ns",
+		    gain("e2e") == "-" ? verdict("e2e", 0, 0) : \
+		    verdict("e2e", 1, best["e2e" SUBSEP "urcu"] >= 8 * best["e2e" SUBSEP "kslab"]));
+		row("free-call", "ns/call", cell("e2e", "call", "kslab", "%.2f"),
+		    cell("e2e", "call", "urcu", "%.2f"), gain("call"), "<= 15 ns",
+		    verdict("e2e", ("call" SUBSEP "kslab") in best, best["call" SUBSEP "kslab"] <= 15));
+	}
+	if (index(tests, "rcu-gp")) {
+		gp = ("syncmax" SUBSEP "urcu") in best ? best["syncmax" SUBSEP "urcu"] : 0;
+		tgt = sprintf("<= %.2f (GP+20ms)", gp + 20);
+		have = ("gpmax" SUBSEP "kslab") in best;
+		row("gp-first", "ms", cell("gp", "gpfirst", "kslab", "ms"),
+		    cell("gp", "gpfirst", "urcu", "ms"), "", tgt,
+		    verdict("gp", have, best["gpfirst" SUBSEP "kslab"] <= gp + 20));
+		row("gp-median", "ms", cell("gp", "gpmed", "kslab", "ms"),
+		    cell("gp", "gpmed", "urcu", "ms"), "", "", "");
+		row("gp-max", "ms", cell("gp", "gpmax", "kslab", "ms"),
+		    cell("gp", "gpmax", "urcu", "ms"), "", tgt,
+		    verdict("gp", have, best["gpmax" SUBSEP "kslab"] <= gp + 20));
+		row("gp-stuck", "samples", cell("gp", "stuck", "kslab", "%d"),
+		    cell("gp", "stuck", "urcu", "%d"), "", "0",
+		    verdict("gp", have, best["stuck" SUBSEP "kslab"] == 0));
+		row("sync-med", "ms", "-", cell("gp", "syncmed", "urcu", "%.3f"), "", "", "");
+		row("sync-max", "ms", "-", cell("gp", "syncmax", "urcu", "%.3f"), "", "", "");
+	}
+	if (index(tests, "rcu-load"))
+		load_rows("load");
+	if (index(tests, "rcu-bound"))
+		load_rows("bound");
+}' "$out"
+
+	echo
+	echo "e2e: ns per object from the first free to the barrier's return (allocation"
+	echo "not timed); free-call: the loop of free calls alone; gain: how many times"
+	echo "better kslab does (ns: urcu/kslab; updates per second: kslab/urcu)."
+	echo "gp: one free in an idle program until reclaimed; first: the first one of the"
+	echo "process; stuck: not reclaimed within 1 s (first included); sync: bare"
+	echo "synchronize_rcu(), GP in the target is its worst."
+	echo "load: updaters replace and RCU-free objects under a reader; -peak: most"
+	echo "objects waiting (kslab: peak_pending, urcu: sampled); -rss: resident peak"
+	echo "over the start; bound: kslab alone with KSLAB_RCU_MAX_PENDING=$RCU_BOUND."
+fi
 
 if [ $wrong -ne 0 ]; then
 	echo "run.sh: some preloads did not take; those cells say \"wrong\"" >&2
