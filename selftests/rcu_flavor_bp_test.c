@@ -20,10 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/*
- * Before <kslab/slab.h>: liburcu declares urcu_bp_flavor only in the
- * first inclusion of its flavor-neutral headers, which slab.h includes.
- */
+/* Before kslab's header, which the contract allows (qsbr and mb: after). */
 #include <urcu/urcu-bp.h>
 
 #include <kslab/slab.h>

@@ -25,13 +25,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/*
- * Before <kslab/slab.h>: liburcu declares urcu_qsbr_flavor only in the
- * first inclusion of its flavor-neutral headers, which slab.h includes.
- */
-#include <urcu/urcu-qsbr.h>
-
 #include <kslab/slab.h>
+
+/* After kslab's header, which the contract allows (the bp test: before). */
+#include <urcu/urcu-qsbr.h>
 
 /*
  * The harness hands every test a variant argument it rarely uses, and its
