@@ -56,12 +56,10 @@ struct kmem_cache;
  * first, so a slab's untouched tail costs no resident memory.
  */
 struct slab {
-	/* read by every free, from any thread: kept apart from what changes */
 	struct kmem_cache *cache;	/* immutable; NULL: a large kmalloc */
 	unsigned char *base;		/* first object; immutable */
 	size_t size;			/* bytes mapped */
-	unsigned int inuse __attribute__((__aligned__(CACHE_LINE_SIZE)));
-					/* objects out of the slab; under lock */
+	unsigned int inuse;		/* objects out of the slab; under lock */
 	unsigned int first_free;	/* no free bit in words below; under lock */
 	struct list_head slab_list;	/* partial/full/empty; under lock */
 	void *meta;			/* per-object metadata, later issues */
