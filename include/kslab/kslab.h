@@ -6,5 +6,6 @@
 #define _KSLAB_KSLAB_H
 
 #include <kslab/slab.h>
+#include <kslab/workqueue.h>
 
 #endif /* _KSLAB_KSLAB_H */
