@@ -32,6 +32,7 @@ static const struct option_desc option_table[NR_KSLAB_OPTIONS] = {
 	[OPT_RCU_BATCH_DELAY_MS]    = { "KSLAB_RCU_BATCH_DELAY_MS", 10, 1, 1000 },
 	[OPT_FINALIZER_WATCHDOG_MS] = { "KSLAB_FINALIZER_WATCHDOG_MS", 10000, 1, LONG_MAX },
 	[OPT_FINALIZE_AT_EXIT]	    = { "KSLAB_FINALIZE_AT_EXIT", 0, 0, LONG_MAX },
+	[OPT_GC_PATIENCE_MS]	    = { "KSLAB_GC_PATIENCE_MS", 10, 0, 60000 },
 };
 
 static long option_value[NR_KSLAB_OPTIONS];

@@ -16,8 +16,9 @@ enum kslab_option {
 	OPT_SLAB_DECAY_MS,	/* how long other empty slabs are kept */
 	OPT_RCU_MAX_PENDING,	/* objects waiting before frees are held back */
 	OPT_RCU_BATCH_DELAY_MS,	/* age at which a partial batch is collected */
-	OPT_FINALIZER_WATCHDOG_MS,
-	OPT_FINALIZE_AT_EXIT,
+	OPT_FINALIZER_WATCHDOG_MS, /* a finalizer running longer is reported */
+	OPT_FINALIZE_AT_EXIT,	/* ms the queue may run on at exit */
+	OPT_GC_PATIENCE_MS,	/* kmem_gc(): how long a finalizer may stall it */
 	NR_KSLAB_OPTIONS
 };
 

@@ -249,28 +249,32 @@ static void collect_partial_batches(bool all, unsigned long now,
 }
 
 /*
- * Free every object of a collection.  The batches stay untouched: they are
- * still on the in-flight list, which kmem_cache_get_info() may walk.
+ * Free every object of a collection; objects with finalizers go, in
+ * order, to the finalizer queue instead.  The batches stay untouched: they
+ * are still on the in-flight list, which kmem_cache_get_info() may walk.
  * Context: reclaim_mutex held, not rcu_lock.
  */
 static size_t free_batches(const struct rcu_batch *b, struct rcu_head *head)
 {
+	struct fin_collect *fc = finalizer_collect_begin();
 	size_t n = 0;
 
 	for (; b; b = b->next) {
 		unsigned long i;
 
 		for (i = 0; i < b->nr; i++)
-			kfree(b->objs[i]);
+			slab_free_after_gp(b->objs[i], fc);
 		n += b->nr;
 	}
 	while (head) {
 		struct rcu_head *next = (struct rcu_head *)head->next.next;
 
-		kfree((char *)head - (size_t)(uintptr_t)head->func);
+		slab_free_after_gp((char *)head - (size_t)(uintptr_t)head->func,
+				   fc);
 		head = next;
 		n++;
 	}
+	finalizer_collect_end(fc);
 	return n;
 }
 
@@ -388,6 +392,10 @@ static void *rcu_reclaim_thread(void *unused)
 		rcu_stats.grace_periods++;
 		rcu_stats.objects += freed;
 		pthread_cond_broadcast(&rcu_done);
+		/* finalizers of the collection: no kslab lock around queue_work() */
+		pthread_mutex_unlock(&rcu_lock);
+		finalizer_kick();
+		pthread_mutex_lock(&rcu_lock);
 	}
 	return NULL;
 }
@@ -534,15 +542,27 @@ static noinline bool queue_rcu_free_slow(struct rcu_thread *rt, void *p,
 }
 
 
-static bool rcu_object_valid(const void *p)
+/*
+ * Whether @p is an object kslab handed out; one with a finalizer is marked
+ * as freed, and a second RCU free of it is reported (*@twice).
+ */
+static bool rcu_object_valid(const void *p, const char *caller, bool *twice)
 {
 	struct slab *slab = virt_to_slab(p);
 
+	*twice = false;
 	if (!slab)
 		return false;
-	if (!slab->cache)
-		return p == slab->base;
-	return obj_is_slot_start(slab->cache, slab, p);
+	if (!slab->cache) {
+		if (p != slab->base)
+			return false;
+	} else if (!obj_is_slot_start(slab->cache, slab, p)) {
+		return false;
+	}
+	if (unlikely(slab_wants_finalizer(slab->cache, slab)))
+		*twice = finalizer_mark_dying(slab->cache, slab, (void *)p,
+					      caller) == FIN_DOUBLE;
+	return true;
 }
 
 /*
@@ -581,6 +601,19 @@ static __always_inline bool queue_rcu_free(void *p, size_t head_off)
 	return true;
 }
 
+/* @p's grace period has passed: free it, or queue its finalizer, now. */
+static void free_after_own_gp(void *p)
+{
+	struct fin_collect *fc;
+
+	pthread_mutex_lock(&reclaim_mutex);
+	fc = finalizer_collect_begin();
+	slab_free_after_gp(p, fc);
+	finalizer_collect_end(fc);
+	pthread_mutex_unlock(&reclaim_mutex);
+	finalizer_kick();
+}
+
 /**
  * __kslab_kfree_rcu - free @p after a grace period (behind kfree_rcu())
  * @p: a kslab object, or NULL
@@ -592,13 +625,17 @@ static __always_inline bool queue_rcu_free(void *p, size_t head_off)
  */
 void __kslab_kfree_rcu(void *p, size_t head_off)
 {
+	bool twice;
+
 	if (!p)
 		return;
-	if (unlikely(!rcu_object_valid(p))) {
+	if (unlikely(!rcu_object_valid(p, "kfree_rcu", &twice))) {
 		report_rcu("kfree_rcu: invalid pointer (not an object kslab handed out); ignored:",
 			   p);
 		return;
 	}
+	if (unlikely(twice))
+		return;
 	queue_rcu_free(p, head_off);
 }
 
@@ -611,13 +648,17 @@ void __kslab_kfree_rcu(void *p, size_t head_off)
  */
 void __kslab_kfree_rcu_mightsleep(void *p)
 {
+	bool twice;
+
 	if (!p)
 		return;
-	if (unlikely(!rcu_object_valid(p))) {
+	if (unlikely(!rcu_object_valid(p, "kfree_rcu_mightsleep", &twice))) {
 		report_rcu("kfree_rcu_mightsleep: invalid pointer (not an object kslab handed out); ignored:",
 			   p);
 		return;
 	}
+	if (unlikely(twice))
+		return;
 	if (unlikely(inside_read_section()))
 		report_rcu("kfree_rcu_mightsleep() called inside an RCU read-side critical section; object",
 			   p);
@@ -629,7 +670,32 @@ void __kslab_kfree_rcu_mightsleep(void *p)
 		return;
 	}
 	synchronize_flavor();
-	kfree(p);
+	free_after_own_gp(p);
+}
+
+/**
+ * slab_free_deferred - free @obj after a grace period, finalizer first
+ * @obj: an object with a finalizer, marked dying
+ *
+ * Context: a free path; inside a read-side section too.
+ */
+void slab_free_deferred(void *obj)
+{
+	if (likely(queue_rcu_free(obj, (size_t)-1)))
+		return;
+	if (inside_read_section()) {
+		report_rcu("no memory to defer the finalizer inside a read-side critical section; leaking",
+			   obj);
+		return;
+	}
+	synchronize_flavor();
+	free_after_own_gp(obj);
+}
+
+/* Whether the calling thread is inside a read-side critical section. */
+bool rcu_inside_read_section(void)
+{
+	return READ_ONCE(rcu_used) && inside_read_section();
 }
 
 /**

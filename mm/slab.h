@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <kslab/finalizer.h>
 #include <kslab/slab.h>
 
 #include "lib/compiler.h"
@@ -62,7 +63,7 @@ struct slab {
 	unsigned int inuse;		/* objects out of the slab; under lock */
 	unsigned int first_free;	/* no free bit in words below; under lock */
 	struct list_head slab_list;	/* partial/full/empty; under lock */
-	void *meta;			/* per-object metadata, later issues */
+	void *meta;			/* finalizer slots (mm/finalizer.c) */
 	unsigned long empty_since;	/* ms, while on the empty list */
 	unsigned long free_map[];	/* under lock */
 };
@@ -133,6 +134,7 @@ struct kmem_cache {
 	uint64_t slot_reciprocal;	/* see obj_is_slot_start() */
 	void (*ctor)(void *obj);
 	slab_flags_t flags;
+	kmem_finalizer_t finalizer;	/* kmem_cache_set_finalizer(), or NULL */
 	unsigned int object_size;	/* what the user asked for */
 	unsigned int usable_size;	/* object_size rounded to a word */
 	unsigned int align;
@@ -143,6 +145,8 @@ struct kmem_cache {
 	char *name;			/* owned copy */
 	bool kmalloc;			/* one of the kmalloc-<size> caches */
 	bool internal;			/* kslab's own metadata: no front ends */
+	bool finalizers_used;		/* an object or the cache had one */
+	void *finalizer_arg;
 
 	pthread_mutex_t lock;
 	struct list_head partial;	/* slabs with objects both out and free */
@@ -258,6 +262,17 @@ static __always_inline bool obj_is_slot_start(const struct kmem_cache *s,
 	return off < s->objs_bytes && idx * s->slot_size == off;
 }
 
+/* The index of the object at @obj, which lies in @slab's object area. */
+static __always_inline unsigned int obj_to_index(const struct kmem_cache *s,
+						 const struct slab *slab,
+						 const void *obj)
+{
+	uintptr_t off = (uintptr_t)obj - (uintptr_t)slab->base;
+
+	return (unsigned int)((off * s->slot_reciprocal) >>
+			      SLOT_RECIPROCAL_SHIFT);
+}
+
 /* mm/slub.c slow paths and cache internals. */
 void *__slab_alloc(struct kmem_cache *s, gfp_t gfp);
 void __slab_free(struct kmem_cache *s, void *obj);
@@ -348,7 +363,45 @@ static __always_inline void slab_free(struct kmem_cache *s, void *obj)
 	__slab_free(s, obj);
 }
 
+/*
+ * mm/finalizer.c.  slab_wants_finalizer() is the one test the free paths
+ * make: an object can have a finalizer or cleanups only if its slab has
+ * finalizer slots or its cache a finalizer.  Both fields sit on cache
+ * lines the free path reads anyway.
+ */
+static __always_inline bool slab_wants_finalizer(const struct kmem_cache *s,
+						 const struct slab *slab)
+{
+	return READ_ONCE(slab->meta) || (s && READ_ONCE(s->finalizer));
+}
+
+enum fin_mark {
+	FIN_NONE,	/* no finalizer, no cleanup: free as usual */
+	FIN_TAKEN,	/* marked dying: finalize after a grace period */
+	FIN_DOUBLE,	/* already dying: a double free, reported */
+};
+
+struct fin_collect;
+enum fin_mark finalizer_mark_dying(struct kmem_cache *s, struct slab *slab,
+				   void *obj, const char *caller);
+bool finalize_on_free(struct kmem_cache *s, struct slab *slab, void *obj,
+		      const char *caller);
+void slab_free_after_gp(void *obj, struct fin_collect *fc);
+struct fin_collect *finalizer_collect_begin(void);
+void finalizer_collect_end(struct fin_collect *fc);
+void finalizer_kick(void);
+void finalizer_slab_release(struct slab *slab);
+void finalizer_atfork_prepare(void);
+void finalizer_atfork_parent(void);
+void finalizer_atfork_child(void);
+bool finalizer_cache_destroy(struct kmem_cache *s);
+
+/* mm/slab_common.c: the free that finalization ends with */
+void slab_free_final(struct kmem_cache *s, struct slab *slab, void *obj);
+
 /* mm/kfree_rcu.c */
+void slab_free_deferred(void *obj);
+bool rcu_inside_read_section(void);
 size_t slab_rcu_pending(struct kmem_cache *s);
 bool slab_rcu_barrier(void);
 void slab_release_after_gp(struct list_head *list);

@@ -325,6 +325,10 @@ void kmem_cache_destroy(struct kmem_cache *s)
 	if (!slab_rcu_barrier())
 		slab_warn("%s(%s) inside an RCU read-side critical section: pending RCU frees not waited for",
 			  __func__, s->name);
+	/* so must its objects' finalizers */
+	if (!finalizer_cache_destroy(s))
+		slab_warn("%s(%s) called from a finalizer: its objects' finalizers not waited for",
+			  __func__, s->name);
 	pthread_mutex_lock(&slab_mutex);
 	empty = __kmem_cache_shutdown(s);
 	if (empty) {
@@ -390,6 +394,9 @@ void kmem_cache_free(struct kmem_cache *s, void *obj)
 		report_cache_free_mismatch(s, obj);
 		return;
 	}
+	if (unlikely(slab_wants_finalizer(s, slab)) &&
+	    finalize_on_free(s, slab, obj, __func__))
+		return;
 	slab_free(s, obj);
 }
 
@@ -535,17 +542,44 @@ static noinline void *kmalloc_large(size_t size, gfp_t gfp)
 	return slab->base;
 }
 
-static noinline void kfree_large(struct slab *slab, const void *p)
+static void unmap_large(struct slab *slab)
 {
 	size_t total = slab->size;
+	void *start = slab->base;
+
+	finalizer_slab_release(slab);
+	pagemap_unregister(start, total);
+	slab_unmap(start, total);
+}
+
+static noinline void kfree_large(struct slab *slab, const void *p)
+{
 	void *start = slab->base;
 
 	if (unlikely(p != start)) {
 		report_invalid_free("kfree", p);
 		return;
 	}
-	pagemap_unregister(start, total);
-	slab_unmap(start, total);
+	if (unlikely(slab_wants_finalizer(NULL, slab)) &&
+	    finalize_on_free(NULL, slab, (void *)p, "kfree"))
+		return;
+	unmap_large(slab);
+}
+
+/**
+ * slab_free_final - the free that ends an object's finalization
+ * @s: its cache, NULL for a large kmalloc
+ * @slab: its slab
+ * @obj: the object, its finalizer and cleanups done
+ *
+ * Context: the finalizer thread.
+ */
+void slab_free_final(struct kmem_cache *s, struct slab *slab, void *obj)
+{
+	if (s)
+		slab_free(s, obj);
+	else
+		unmap_large(slab);
 }
 
 /* kmalloc() of size 0, of a large size, or before kslab_init() ran */
@@ -672,6 +706,9 @@ void kfree(const void *p)
 	}
 	if (unlikely(!obj_is_slot_start(s, slab, p)))
 		goto invalid;
+	if (unlikely(slab_wants_finalizer(s, slab)) &&
+	    finalize_on_free(s, slab, (void *)p, __func__))
+		return;
 	slab_free(s, (void *)p);
 	return;
 invalid:

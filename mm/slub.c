@@ -160,15 +160,6 @@ static void setup_slab_header(struct kmem_cache *s, struct slab *slab)
 		slab->free_map[s->map_words - 1] = (1UL << tail) - 1;
 }
 
-static inline unsigned int obj_index(const struct kmem_cache *s,
-				     const struct slab *slab, const void *obj)
-{
-	uintptr_t off = (uintptr_t)obj - (uintptr_t)slab->base;
-
-	return (unsigned int)((off * s->slot_reciprocal) >>
-			      SLOT_RECIPROCAL_SHIFT);
-}
-
 /*
  * A cache with a ctor constructs every object of a new slab at once,
  * before the slab is visible to anyone: the ctor runs exactly once per
@@ -213,6 +204,7 @@ static void release_slabs(struct kmem_cache *s, struct list_head *list)
 
 	if (s->flags & SLAB_TYPESAFE_BY_RCU) {
 		list_for_each_entry(slab, list, slab_list) {
+			finalizer_slab_release(slab);
 			pagemap_unregister(slab, s->slab_size);
 			stat(s, SLAB_RELEASED);
 		}
@@ -220,6 +212,7 @@ static void release_slabs(struct kmem_cache *s, struct list_head *list)
 		return;
 	}
 	list_for_each_entry_safe(slab, next, list, slab_list) {
+		finalizer_slab_release(slab);
 		pagemap_unregister(slab, s->slab_size);
 		slab_unmap(slab, s->slab_size);
 		stat(s, SLAB_RELEASED);
@@ -400,7 +393,7 @@ static void put_objects(struct kmem_cache *s, void **objs, unsigned int n)
 		unsigned int old = slab->inuse, freed = 0;
 
 		do {
-			unsigned int idx = obj_index(s, slab, objs[i]);
+			unsigned int idx = obj_to_index(s, slab, objs[i]);
 			unsigned int w = idx / BITS_PER_LONG;
 			unsigned long bit = 1UL << (idx % BITS_PER_LONG);
 
@@ -1135,6 +1128,7 @@ void slab_atfork_prepare(void)
 
 	/* the global lock order: see the top of this file and kfree_rcu.c */
 	rcu_atfork_prepare_outer();
+	finalizer_atfork_prepare();
 	pthread_mutex_lock(&slab_mutex);
 	list_for_each_entry(s, &slab_caches, list)
 		pthread_mutex_lock(&s->lock);
@@ -1157,6 +1151,7 @@ void slab_atfork_parent(void)
 	list_for_each_entry(s, &slab_caches, list)
 		pthread_mutex_unlock(&s->lock);
 	pthread_mutex_unlock(&slab_mutex);
+	finalizer_atfork_parent();
 	rcu_atfork_parent_outer();
 }
 
@@ -1184,5 +1179,6 @@ void slab_atfork_child(void)
 	}
 	rcu_atfork_child_inner();
 	pthread_mutex_unlock(&slab_mutex);
+	finalizer_atfork_child();
 	rcu_atfork_child_outer();
 }

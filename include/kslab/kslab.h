@@ -6,6 +6,7 @@
 #define _KSLAB_KSLAB_H
 
 #include <kslab/slab.h>
+#include <kslab/finalizer.h>
 #include <kslab/workqueue.h>
 
 #endif /* _KSLAB_KSLAB_H */

@@ -1,0 +1,1357 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Finalizers and cleanups: Go's runtime.SetFinalizer and runtime.AddCleanup
+ * for kslab objects, run one at a time on one ordered workqueue.
+ *
+ * Where the state lives:
+ *
+ *   finalizer slots   a slab that ever had an object with a finalizer or a
+ *                     cleanup gets an array of struct fin_slot, one per
+ *                     object, hung on slab->meta (a large kmalloc gets one
+ *                     slot).  A slot holds the finalizer, its argument, the
+ *                     object's cleanups and its state: LIVE, DYING (freed,
+ *                     waiting for a grace period) or QUEUED.  The array is
+ *                     allocated on the first kmem_set_finalizer() in the
+ *                     slab and freed with the slab, so objects of slabs
+ *                     without finalizers cost nothing: the free paths test
+ *                     slab->meta and cache->finalizer, two fields on cache
+ *                     lines they read anyway (slab_wants_finalizer()).
+ *   cache finalizer   cache->finalizer, for every object freed from it; an
+ *                     object's own finalizer wins.
+ *   cleanups          a list per slot, and a hash from handle id to cleanup
+ *                     for kmem_cleanup_stop(); under cleanup_lock.  A
+ *                     handle is an id, never a pointer, so stopping a
+ *                     cleanup that already ran finds nothing and is
+ *                     harmless.
+ *
+ * The life of an object with a finalizer:
+ *
+ *   free              kfree(), kmem_cache_free() (and so the bulk free and
+ *                     krealloc()) mark the slot DYING and queue the object
+ *                     in the freeing thread's RCU batch (mm/kfree_rcu.c)
+ *                     instead of freeing it: no lock, no allocation.
+ *                     kfree_rcu() marks it and queues it as it always does.
+ *                     A second free of a DYING object is reported.
+ *   grace period      the RCU reclaim thread, after the grace period that
+ *                     every collection waits for, hands each such object to
+ *                     slab_free_after_gp(), which marks it QUEUED and
+ *                     appends it to a private chunk list; the collection
+ *                     goes onto the finalizer FIFO in one splice, in the
+ *                     order the objects were freed.
+ *   finalizer thread  one work item on the ordered workqueue
+ *                     "kslab_finalizer" drains the FIFO: for each object it
+ *                     runs the finalizer, then the cleanups that were not
+ *                     stopped, clears the slot and frees the object for
+ *                     real.  One object at a time, first in first out, as
+ *                     Go's single finalizer goroutine does it.
+ *
+ * Waiting: fin_queued counts objects put on the FIFO, fin_started and
+ * fin_done those the worker began and finished (the worker alone writes
+ * those two).  kmem_finalizers_flush() waits for fin_done to reach
+ * fin_queued as read after a grace-period barrier; the worker wakes waiters
+ * only when fin_done passes fin_wake_at, the smallest target a waiter asked
+ * for, so a long drain costs one wake-up, not one per object.
+ *
+ * Watchdog: a thread ("kslab-fin-wd") samples the running finalizer while
+ * anything is pending and reports a finalizer running longer than
+ * KSLAB_FINALIZER_WATCHDOG_MS, once per stall; it also warns once when the
+ * queue keeps growing.  The worker stamps each finalizer's start with the
+ * cycle counter (a clock_gettime() per object would cost more than the
+ * finalizers we measure).
+ *
+ * A finalizer that calls pthread_exit() kills the worker thread: a cleanup
+ * handler around the drain loop finishes that object (its cleanups run,
+ * its memory is freed), puts the rest of the chunk back at the head of the
+ * FIFO and re-queues the drain work, which the workqueue runs on a new
+ * worker.
+ *
+ * Locks: fin_lock (the FIFO, the waiters, the watchdog's sleep) and
+ * cleanup_lock (cleanup lists and the handle hash) are leaves except for
+ * metadata allocation; the RCU reclaim thread takes fin_lock under its
+ * reclaim_mutex.  queue_work() is never called with a kslab lock held (the
+ * workqueue has its own fork handlers and lock).  fork() takes both after
+ * reclaim_mutex and before slab_mutex; in the child a finalizer that was
+ * running goes back to the head of the FIFO (the child's copy of the object
+ * was never finalized there) and the workqueue is created afresh on the
+ * next kick.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <kslab/finalizer.h>
+#include <kslab/workqueue.h>
+
+#include "lib/options.h"
+#include "lib/symbolize.h"
+#include "mm/slab.h"
+
+#define FIN_CHUNK_BYTES		4096
+#define FIN_CHUNK_OBJS		((FIN_CHUNK_BYTES - 2 * sizeof(long)) / sizeof(void *))
+/* the queue length from which steady growth is worth a warning */
+#define FIN_BACKLOG_WARN	65536UL
+#define FIN_GROWTH_SAMPLES	4
+#define FIN_WATCHDOG_TICK_MS	250
+#define CLEANUP_HASH_MIN	64
+
+/* kmem_set_finalizer() owns the slot while fn holds this */
+#define FIN_SETTING		((kmem_finalizer_t)1)
+
+enum fin_state {
+	FIN_LIVE,		/* allocated */
+	FIN_DYING,		/* freed, waiting for a grace period */
+	FIN_QUEUED,		/* on the FIFO or running */
+};
+
+struct fin_slot {
+	kmem_finalizer_t fn;		/* NULL, FIN_SETTING or the finalizer */
+	void *arg;
+	struct cleanup *cleanups;	/* newest first; under cleanup_lock */
+	unsigned long state;		/* enum fin_state */
+};
+
+struct cleanup {
+	struct cleanup *next;		/* on the slot's list */
+	struct cleanup *hash_next;	/* in cleanup_hash while it has an id */
+	void (*fn)(void *arg);
+	void *arg;
+	unsigned long id;		/* the handle, 0 when none was asked for */
+	bool stopped;
+};
+
+struct fin_chunk {
+	struct fin_chunk *next;
+	unsigned long nr;
+	void *objs[FIN_CHUNK_OBJS];
+};
+
+_Static_assert(sizeof(struct fin_chunk) <= FIN_CHUNK_BYTES,
+	       "a finalizer chunk must fit a 4 KiB metadata object");
+
+/* What one RCU collection hands to the finalizer FIFO. */
+struct fin_collect {
+	struct fin_chunk *head, *tail;
+	unsigned long nr;		/* objects */
+	unsigned long finalizers;	/* of them, with a finalizer */
+};
+
+static pthread_mutex_t fin_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fin_done_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t fin_wd_cond = PTHREAD_COND_INITIALIZER;
+static struct fin_chunk *fifo_head, *fifo_tail;	/* under fin_lock */
+static struct fin_collect collect;		/* the reclaim thread's */
+static unsigned long fin_queued;		/* under fin_lock */
+static unsigned long fin_started, fin_done;	/* written by the worker */
+static unsigned long fin_wake_at = ~0UL;	/* under fin_lock */
+static unsigned long fin_dying;			/* atomic */
+
+/* the worker's current chunk, for pthread_exit() and fork() */
+static struct fin_chunk *worker_chunk;
+static unsigned long worker_index;
+static void *running_obj;
+static kmem_finalizer_t running_fn;
+static uint64_t running_since;			/* cycle counter */
+
+static struct workqueue_struct *fin_wq;
+static struct work_struct fin_work;
+static bool fin_wq_stale;			/* after fork(), in the child */
+static bool watchdog_started;
+static bool watchdog_asleep;
+static __thread bool on_finalizer_thread;
+
+static struct kmem_finalizer_stats fin_stats;	/* counters: see the header */
+static uint64_t longest_cycles;
+static unsigned long gc_patience_ms, watchdog_ms, exit_wait_ms;
+
+static pthread_mutex_t cleanup_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cleanup **cleanup_hash;		/* under cleanup_lock */
+static unsigned long cleanup_hash_size, cleanup_hash_count, cleanup_next_id;
+
+static pthread_once_t fin_once = PTHREAD_ONCE_INIT;
+
+/* ---------------------------------------------------------------- time */
+
+/*
+ * The cycle counter stamps each finalizer's start; it is turned into
+ * nanoseconds against CLOCK_MONOTONIC over the whole time since start-up,
+ * so the rate is measured over a long interval and needs no calibration.
+ */
+static uint64_t cycles_base, ns_base;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static __always_inline uint64_t cycles(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	return __builtin_ia32_rdtsc();
+#else
+	return now_ns();
+#endif
+}
+
+static uint64_t cycles_to_ns(uint64_t c)
+{
+	uint64_t dc = cycles() - cycles_base, dn = now_ns() - ns_base;
+
+	if (!dc || !dn)
+		return c;
+	return (uint64_t)((double)c * (double)dn / (double)dc);
+}
+
+static uint64_t cycles_since_ms(uint64_t then)
+{
+	return cycles_to_ns(cycles() - then) / 1000000;
+}
+
+/* ------------------------------------------------------------- slots */
+
+/* An object and the slot that describes it (slot NULL: none yet). */
+struct fin_ref {
+	struct kmem_cache *s;		/* NULL for a large kmalloc */
+	struct slab *slab;
+	unsigned int index;
+	struct fin_slot *slot;
+};
+
+static unsigned int slab_nr_slots(const struct slab *slab)
+{
+	return slab->cache ? slab->cache->objs_per_slab : 1;
+}
+
+static struct fin_slot *slot_of(struct slab *slab, unsigned int index)
+{
+	/* pairs with the release in alloc_slots(): the array is zeroed */
+	struct fin_slot *slots = smp_load_acquire((struct fin_slot **)&slab->meta);
+
+	return slots ? &slots[index] : NULL;
+}
+
+static void ref_init(struct fin_ref *r, struct kmem_cache *s,
+		     struct slab *slab, const void *obj)
+{
+	r->s = s;
+	r->slab = slab;
+	r->index = s ? obj_to_index(s, slab, obj) : 0;
+	r->slot = slot_of(slab, r->index);
+}
+
+/*
+ * Whether @obj is the start of a kslab object that is not free in its
+ * slab.  Objects in a thread's magazine look allocated: the check catches
+ * interior pointers, foreign pointers and most stale ones, not all.
+ */
+static bool ref_get_live(const void *obj, struct fin_ref *r)
+{
+	struct slab *slab = obj ? virt_to_slab(obj) : NULL;
+	struct kmem_cache *s;
+	unsigned long word;
+
+	if (!slab)
+		return false;
+	s = slab->cache;
+	if (!s) {
+		if (obj != slab->base)
+			return false;
+		ref_init(r, NULL, slab, obj);
+		return true;
+	}
+	if (!obj_is_slot_start(s, slab, obj))
+		return false;
+	ref_init(r, s, slab, obj);
+	word = READ_ONCE(slab->free_map[r->index / 64]);
+	return !(word & (1UL << (r->index % 64)));
+}
+
+/* Zeroed memory for @size bytes of kslab bookkeeping. */
+static void *zalloc_meta(size_t size)
+{
+	void *p;
+
+	if (size > (META_MIN_SIZE << (NR_META_CACHES - 1)))
+		return kzalloc(size, GFP_KERNEL);
+	p = slab_meta_alloc(size);
+	if (p)
+		memset(p, 0, size);
+	return p;
+}
+
+/* The slot of @r, allocating the slab's slot array on first use. */
+static struct fin_slot *alloc_slots(struct fin_ref *r)
+{
+	struct fin_slot *slots, *old = NULL;
+
+	if (r->slot)
+		return r->slot;
+	slots = zalloc_meta(slab_nr_slots(r->slab) * sizeof(*slots));
+	if (!slots)
+		return NULL;
+	if (!__atomic_compare_exchange_n((struct fin_slot **)&r->slab->meta,
+					 &old, slots, false, __ATOMIC_RELEASE,
+					 __ATOMIC_ACQUIRE)) {
+		kfree(slots);
+		slots = old;
+	}
+	if (r->s && !READ_ONCE(r->s->finalizers_used))
+		WRITE_ONCE(r->s->finalizers_used, true);
+	r->slot = &slots[r->index];
+	return r->slot;
+}
+
+/**
+ * finalizer_slab_release - free a slab's finalizer slots with the slab
+ * @slab: a slab leaving its cache, every object free
+ */
+void finalizer_slab_release(struct slab *slab)
+{
+	if (slab->meta) {
+		kfree(slab->meta);
+		slab->meta = NULL;
+	}
+}
+
+/* The finalizer in @slot once no kmem_set_finalizer() is half done. */
+static kmem_finalizer_t slot_fn(struct fin_slot *slot, void **arg)
+{
+	kmem_finalizer_t fn;
+
+	/* pairs with the release in kmem_set_finalizer(): arg is written */
+	while ((fn = smp_load_acquire(&slot->fn)) == FIN_SETTING)
+		sched_yield();
+	*arg = fn ? READ_ONCE(slot->arg) : NULL;
+	return fn;
+}
+
+static bool ref_needs_finalizing(const struct fin_ref *r)
+{
+	if (r->s && READ_ONCE(r->s->finalizer))
+		return true;
+	return r->slot && (READ_ONCE(r->slot->fn) || READ_ONCE(r->slot->cleanups));
+}
+
+/* --------------------------------------------------------- the worker */
+
+static void report_double_free(const void *obj, const char *caller,
+			       const struct fin_ref *r)
+{
+	slab_bug(r->s ? r->s->name : "kmalloc-large",
+		 "double free in %s(): object %p is already waiting for its finalizer; ignored",
+		 caller, obj);
+}
+
+/* Detach @slot's cleanups, oldest first, and forget their handles. */
+static struct cleanup *take_cleanups(struct fin_slot *slot)
+{
+	struct cleanup *c, *list = NULL, *next;
+
+	pthread_mutex_lock(&cleanup_lock);
+	c = slot->cleanups;
+	slot->cleanups = NULL;
+	for (; c; c = next) {
+		next = c->next;
+		if (c->id) {
+			struct cleanup **pp;
+
+			pp = &cleanup_hash[c->id & (cleanup_hash_size - 1)];
+			while (*pp != c)
+				pp = &(*pp)->hash_next;
+			*pp = c->hash_next;
+			cleanup_hash_count--;
+		}
+		c->next = list;
+		list = c;
+	}
+	pthread_mutex_unlock(&cleanup_lock);
+	return list;
+}
+
+static void run_cleanups(struct fin_slot *slot)
+{
+	struct cleanup *c = take_cleanups(slot), *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		/* a stop that raced with take_cleanups() wins: it held the lock */
+		if (!READ_ONCE(c->stopped)) {
+			__atomic_fetch_add(&fin_stats.cleanups_queued, 1,
+					   __ATOMIC_RELAXED);
+			c->fn(c->arg);
+			__atomic_fetch_add(&fin_stats.cleanups_executed, 1,
+					   __ATOMIC_RELAXED);
+		}
+		kfree(c);
+	}
+}
+
+/* The worker finished an object: publish it, wake waiters that asked. */
+static void object_done(void)
+{
+	unsigned long done = fin_done + 1;
+
+	/* store, then load: see wait_for_done() */
+	__atomic_store_n(&fin_done, done, __ATOMIC_SEQ_CST);
+	if (unlikely(__atomic_load_n(&fin_wake_at, __ATOMIC_SEQ_CST) <= done)) {
+		pthread_mutex_lock(&fin_lock);
+		fin_wake_at = ~0UL;
+		pthread_cond_broadcast(&fin_done_cond);
+		pthread_mutex_unlock(&fin_lock);
+	}
+}
+
+/* After the finalizer: cleanups, then the memory goes back. */
+static void finish_object(void *obj, struct fin_ref *r)
+{
+	if (r->slot) {
+		if (READ_ONCE(r->slot->cleanups))
+			run_cleanups(r->slot);
+		WRITE_ONCE(r->slot->fn, NULL);
+		r->slot->arg = NULL;
+		/* the slot is clean before the object can be allocated again */
+		__atomic_store_n(&r->slot->state, FIN_LIVE, __ATOMIC_RELEASE);
+	}
+	slab_free_final(r->s, r->slab, obj);
+	object_done();
+}
+
+static void finalize_object(void *obj)
+{
+	struct slab *slab = virt_to_slab(obj);
+	kmem_finalizer_t fn = NULL;
+	struct fin_ref r;
+	void *arg = NULL;
+	uint64_t took;
+
+	ref_init(&r, slab->cache, slab, obj);
+	if (r.slot)
+		fn = slot_fn(r.slot, &arg);
+	if (!fn && r.s) {
+		/* pairs with the release in kmem_cache_set_finalizer() */
+		fn = smp_load_acquire(&r.s->finalizer);
+		arg = READ_ONCE(r.s->finalizer_arg);
+	}
+	WRITE_ONCE(running_obj, obj);
+	WRITE_ONCE(running_fn, fn);
+	WRITE_ONCE(running_since, cycles());
+	/* publishes the three above to the watchdog */
+	smp_store_release(&fin_started, fin_started + 1);
+	if (fn) {
+		fn(obj, arg);
+		took = cycles() - running_since;
+		if (took > longest_cycles)
+			WRITE_ONCE(longest_cycles, took);
+		__atomic_fetch_add(&fin_stats.finalizers_executed, 1,
+				   __ATOMIC_RELAXED);
+	}
+	WRITE_ONCE(running_fn, NULL);
+	finish_object(obj, &r);
+}
+
+/* Context: fin_lock held. */
+static void fifo_push_front(struct fin_chunk *c)
+{
+	c->next = fifo_head;
+	fifo_head = c;
+	if (!fifo_tail)
+		fifo_tail = c;
+}
+
+/* Put the objects from @from on of @c back at the head of the FIFO. */
+static void requeue_chunk_tail(struct fin_chunk *c, unsigned long from)
+{
+	unsigned long n = c->nr - from;
+
+	if (!n) {
+		kfree(c);
+		return;
+	}
+	memmove(c->objs, &c->objs[from], n * sizeof(void *));
+	c->nr = n;
+	pthread_mutex_lock(&fin_lock);
+	fifo_push_front(c);
+	pthread_mutex_unlock(&fin_lock);
+}
+
+static void symbol_name(const void *fn, char *buf, size_t len)
+{
+	kslab_symbolize(fn, buf, len);
+}
+
+/*
+ * pthread_exit() inside a finalizer: the worker thread is going away.
+ * Finish that object, give back the rest of the chunk and re-queue the
+ * drain, which the workqueue runs on a new worker.
+ */
+static void finalizer_worker_exited(void *unused)
+{
+	struct fin_chunk *c = worker_chunk;
+	void *obj = running_obj;
+	char name[128];
+	struct fin_ref r;
+
+	(void)unused;
+	symbol_name((const void *)running_fn, name, sizeof(name));
+	fprintf(stderr,
+		"kslab: finalizer %s() called pthread_exit() on object %p; a new kslab-finalizer worker takes over the queue\n",
+		name, obj);
+	__atomic_fetch_add(&fin_stats.worker_restarts, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&fin_stats.finalizers_executed, 1, __ATOMIC_RELAXED);
+	WRITE_ONCE(running_fn, NULL);
+	ref_init(&r, virt_to_slab(obj)->cache, virt_to_slab(obj), obj);
+	finish_object(obj, &r);
+	worker_chunk = NULL;
+	on_finalizer_thread = false;
+	if (c)
+		requeue_chunk_tail(c, worker_index + 1);
+	queue_work(fin_wq, &fin_work);
+}
+
+static struct fin_chunk *fifo_pop(void)
+{
+	struct fin_chunk *c;
+
+	pthread_mutex_lock(&fin_lock);
+	c = fifo_head;
+	if (c) {
+		fifo_head = c->next;
+		if (!fifo_head)
+			fifo_tail = NULL;
+	}
+	worker_chunk = c;
+	worker_index = 0;
+	pthread_mutex_unlock(&fin_lock);
+	return c;
+}
+
+static void finalizer_drain(struct work_struct *work)
+{
+	static __thread bool named;
+	struct fin_chunk *c;
+
+	(void)work;
+	if (!named) {
+		pthread_setname_np(pthread_self(), "kslab-finalizer");
+		named = true;
+	}
+	on_finalizer_thread = true;
+	pthread_cleanup_push(finalizer_worker_exited, NULL);
+	while ((c = fifo_pop())) {
+		unsigned long i;
+
+		for (i = 0; i < c->nr; i++) {
+			WRITE_ONCE(worker_index, i);
+			finalize_object(c->objs[i]);
+		}
+		pthread_mutex_lock(&fin_lock);
+		worker_chunk = NULL;
+		pthread_mutex_unlock(&fin_lock);
+		kfree(c);
+	}
+	pthread_cleanup_pop(0);
+	on_finalizer_thread = false;
+}
+
+/* ------------------------------------------------------------ watchdog */
+
+static void report_lockup(uint64_t ms, unsigned long behind)
+{
+	void *obj = READ_ONCE(running_obj);
+	struct slab *slab = virt_to_slab(obj);
+	const char *cache = "kmalloc-large";
+	char name[128];
+
+	if (slab && slab->cache)
+		cache = slab->cache->name;
+	symbol_name((const void *)READ_ONCE(running_fn), name, sizeof(name));
+	fprintf(stderr,
+		"kslab: BUG: finalizer lockup: %s() running for %llu ms on object %p (cache %s), %lu queued behind it\n",
+		name, (unsigned long long)ms, obj, cache, behind);
+	fprintf(stderr,
+		"kslab: a finalizer holds up every finalizer behind it; hand long work to queue_work(system_unbound_wq, ...)\n");
+	__atomic_fetch_add(&fin_stats.lockups, 1, __ATOMIC_RELAXED);
+}
+
+struct growth {
+	unsigned long last_len;
+	unsigned int rising;
+	bool warned;
+};
+
+static void check_growth(struct growth *g, unsigned long len)
+{
+	if (len >= FIN_BACKLOG_WARN && len > g->last_len)
+		g->rising++;
+	else
+		g->rising = 0;
+	g->last_len = len;
+	if (g->rising < FIN_GROWTH_SAMPLES || g->warned)
+		return;
+	g->warned = true;
+	fprintf(stderr,
+		"kslab: WARNING: finalizers are queued faster than they run: %lu queued and rising for %u samples; objects with finalizers wait in memory until theirs has run\n",
+		len, g->rising);
+}
+
+/* Context: fin_lock held. */
+static bool nothing_pending(void)
+{
+	return fin_queued == READ_ONCE(fin_done) &&
+	       !__atomic_load_n(&fin_dying, __ATOMIC_RELAXED);
+}
+
+static void timed_wait(pthread_cond_t *cond, uint64_t deadline_ns)
+{
+	struct timespec ts = {
+		.tv_sec = deadline_ns / 1000000000ULL,
+		.tv_nsec = deadline_ns % 1000000000ULL,
+	};
+
+	pthread_cond_timedwait(cond, &fin_lock, &ts);
+}
+
+static void *finalizer_watchdog(void *unused)
+{
+	unsigned long reported = 0;
+	struct growth growth = { 0 };
+	uint64_t tick_ms;
+
+	(void)unused;
+	pthread_setname_np(pthread_self(), "kslab-fin-wd");
+	tick_ms = watchdog_ms / 4 ? watchdog_ms / 4 : 1;
+	if (tick_ms > FIN_WATCHDOG_TICK_MS)
+		tick_ms = FIN_WATCHDOG_TICK_MS;
+	pthread_mutex_lock(&fin_lock);
+	for (;;) {
+		unsigned long started, done;
+
+		if (nothing_pending()) {
+			watchdog_asleep = true;
+			pthread_cond_wait(&fin_wd_cond, &fin_lock);
+			watchdog_asleep = false;
+			continue;
+		}
+		timed_wait(&fin_wd_cond, now_ns() + tick_ms * 1000000ULL);
+		started = smp_load_acquire(&fin_started);
+		done = READ_ONCE(fin_done);
+		check_growth(&growth, fin_queued - started);
+		/* running_since is that of finalizer number started, or younger */
+		if (started == done || started == reported)
+			continue;
+		if (cycles_since_ms(READ_ONCE(running_since)) < watchdog_ms)
+			continue;
+		reported = started;
+		report_lockup(cycles_since_ms(READ_ONCE(running_since)),
+			      fin_queued - started);
+	}
+	return NULL;
+}
+
+/* Context: fin_lock held. */
+static void start_watchdog(void)
+{
+	pthread_attr_t attr;
+	pthread_t thread;
+
+	if (watchdog_started)
+		return;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	watchdog_started = !pthread_create(&thread, &attr, finalizer_watchdog,
+					   NULL);
+	pthread_attr_destroy(&attr);
+}
+
+/* ------------------------------------------------------------ set-up */
+
+static void finalizer_exit(void);
+
+static void init_cond(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+static void fin_init_once(void)
+{
+	kslab_init();
+	cycles_base = cycles();
+	ns_base = now_ns();
+	gc_patience_ms = kslab_option(OPT_GC_PATIENCE_MS);
+	watchdog_ms = kslab_option(OPT_FINALIZER_WATCHDOG_MS);
+	exit_wait_ms = kslab_option(OPT_FINALIZE_AT_EXIT);
+	init_cond(&fin_done_cond);
+	init_cond(&fin_wd_cond);
+	INIT_WORK(&fin_work, finalizer_drain);
+	fin_wq = alloc_ordered_workqueue("kslab_finalizer", 0);
+	if (!fin_wq)
+		slab_warn("cannot create the kslab_finalizer workqueue; finalizers will not run");
+	atexit(finalizer_exit);
+}
+
+static void fin_init(void)
+{
+	pthread_once(&fin_once, fin_init_once);
+}
+
+/**
+ * finalizer_kick - make sure the finalizer worker runs what is queued
+ *
+ * Context: no kslab lock held.
+ */
+void finalizer_kick(void)
+{
+	bool work;
+
+	pthread_mutex_lock(&fin_lock);
+	work = fifo_head != NULL;
+	if (!nothing_pending()) {
+		start_watchdog();
+		if (watchdog_asleep)
+			pthread_cond_signal(&fin_wd_cond);
+	}
+	if (fin_wq_stale) {
+		/* the parent's workers are gone; start over in this child */
+		fin_wq_stale = false;
+		pthread_mutex_unlock(&fin_lock);
+		INIT_WORK(&fin_work, finalizer_drain);
+		fin_wq = alloc_ordered_workqueue("kslab_finalizer", 0);
+		pthread_mutex_lock(&fin_lock);
+	}
+	pthread_mutex_unlock(&fin_lock);
+	if (work && fin_wq)
+		queue_work(fin_wq, &fin_work);
+}
+
+/* ----------------------------------------------------- the free side */
+
+/**
+ * finalizer_mark_dying - note that an object with a finalizer was freed
+ * @s: its cache, NULL for a large kmalloc
+ * @slab: its slab
+ * @obj: the object
+ * @caller: the free function, for reports
+ *
+ * Context: a free path, after slab_wants_finalizer() said yes.
+ * Return: FIN_NONE to free as usual, FIN_TAKEN when the object must wait
+ * for a grace period and its finalizer, FIN_DOUBLE for a reported double
+ * free.
+ */
+enum fin_mark finalizer_mark_dying(struct kmem_cache *s, struct slab *slab,
+				   void *obj, const char *caller)
+{
+	unsigned long live = FIN_LIVE;
+	struct fin_ref r;
+
+	ref_init(&r, s, slab, obj);
+	if (r.slot && READ_ONCE(r.slot->state) != FIN_LIVE) {
+		report_double_free(obj, caller, &r);
+		return FIN_DOUBLE;
+	}
+	if (!ref_needs_finalizing(&r))
+		return FIN_NONE;
+	/* a cache finalizer's object gets a slot, for its state */
+	if (alloc_slots(&r) &&
+	    !__atomic_compare_exchange_n(&r.slot->state, &live, FIN_DYING,
+					 false, __ATOMIC_RELAXED,
+					 __ATOMIC_RELAXED)) {
+		report_double_free(obj, caller, &r);
+		return FIN_DOUBLE;
+	}
+	if (r.slot)
+		__atomic_fetch_add(&fin_dying, 1, __ATOMIC_RELAXED);
+	fin_init();
+	return FIN_TAKEN;
+}
+
+/**
+ * finalize_on_free - the free paths' detour for objects with finalizers
+ * @s: the object's cache, NULL for a large kmalloc
+ * @slab: its slab
+ * @obj: the object
+ * @caller: the free function, for reports
+ *
+ * Return: true when the object was taken (to be finalized after a grace
+ * period) or a double free was reported; false to free it as usual.
+ */
+bool finalize_on_free(struct kmem_cache *s, struct slab *slab, void *obj,
+		      const char *caller)
+{
+	switch (finalizer_mark_dying(s, slab, obj, caller)) {
+	case FIN_NONE:
+		return false;
+	case FIN_TAKEN:
+		slab_free_deferred(obj);
+		return true;
+	default:
+		return true;
+	}
+}
+
+/**
+ * finalizer_collect_begin - start handing a collection's objects over
+ *
+ * Context: the RCU reclaim thread, reclaim_mutex held.
+ */
+struct fin_collect *finalizer_collect_begin(void)
+{
+	memset(&collect, 0, sizeof(collect));
+	return &collect;
+}
+
+static bool collect_add(struct fin_collect *fc, void *obj)
+{
+	struct fin_chunk *c = fc->tail;
+
+	if (!c || c->nr == FIN_CHUNK_OBJS) {
+		c = slab_meta_alloc(sizeof(*c));
+		if (!c)
+			return false;
+		c->next = NULL;
+		c->nr = 0;
+		if (fc->tail)
+			fc->tail->next = c;
+		else
+			fc->head = c;
+		fc->tail = c;
+	}
+	c->objs[c->nr++] = obj;
+	fc->nr++;
+	return true;
+}
+
+/**
+ * slab_free_after_gp - free an object whose grace period has passed
+ * @obj: the object
+ * @fc: the collection being freed
+ *
+ * An object with a finalizer or cleanups goes to the finalizer FIFO (with
+ * the collection, in order); any other is kfree()d.
+ * Context: the RCU reclaim thread (or a free that waited for its own grace
+ * period), reclaim_mutex held.
+ */
+void slab_free_after_gp(void *obj, struct fin_collect *fc)
+{
+	struct slab *slab = virt_to_slab(obj);
+	struct fin_ref r;
+	unsigned long old;
+
+	if (likely(!slab_wants_finalizer(slab->cache, slab))) {
+		kfree(obj);
+		return;
+	}
+	ref_init(&r, slab->cache, slab, obj);
+	old = r.slot ? READ_ONCE(r.slot->state) : FIN_LIVE;
+	if (!ref_needs_finalizing(&r)) {
+		/* the finalizer was cleared after the free */
+		if (old == FIN_DYING) {
+			WRITE_ONCE(r.slot->state, FIN_LIVE);
+			__atomic_fetch_sub(&fin_dying, 1, __ATOMIC_RELAXED);
+		}
+		kfree(obj);
+		return;
+	}
+	if (r.slot) {
+		old = __atomic_exchange_n(&r.slot->state, FIN_QUEUED,
+					  __ATOMIC_RELAXED);
+		if (old == FIN_QUEUED) {
+			report_double_free(obj, "kfree_rcu", &r);
+			return;
+		}
+	}
+	if (old == FIN_DYING)
+		__atomic_fetch_sub(&fin_dying, 1, __ATOMIC_RELAXED);
+	if (!collect_add(fc, obj)) {
+		slab_warn("no memory to queue the finalizer of %p; the object is leaked",
+			  obj);
+		return;
+	}
+	if ((r.slot && READ_ONCE(r.slot->fn)) || (r.s && READ_ONCE(r.s->finalizer)))
+		fc->finalizers++;
+}
+
+/**
+ * finalizer_collect_end - put a collection's objects on the FIFO
+ * @fc: from finalizer_collect_begin()
+ *
+ * Context: the RCU reclaim thread, reclaim_mutex held (so fork() never
+ * splits a collection); the caller kicks the worker once it dropped it.
+ */
+void finalizer_collect_end(struct fin_collect *fc)
+{
+	if (!fc->nr)
+		return;
+	pthread_mutex_lock(&fin_lock);
+	if (fifo_tail)
+		fifo_tail->next = fc->head;
+	else
+		fifo_head = fc->head;
+	fifo_tail = fc->tail;
+	fin_queued += fc->nr;
+	fin_stats.finalizers_queued += fc->finalizers;
+	pthread_mutex_unlock(&fin_lock);
+}
+
+/* ------------------------------------------------------------- the API */
+
+/**
+ * kmem_set_finalizer - run @fn(@obj, @arg) when @obj is freed
+ * @obj: the start of a live kslab object (kmalloc or any cache)
+ * @fn: the finalizer; NULL clears the object's finalizer
+ * @arg: passed to @fn
+ *
+ * The finalizer runs a grace period after @obj is freed, by whichever
+ * free function, on the kslab-finalizer thread, with the object's
+ * contents as at the free; the memory is reused only after it returned.
+ *
+ * Context: any thread.
+ * Return: 0; -EINVAL if @obj is not the start of a live kslab object;
+ * -EBUSY if it already has a finalizer; -ENOMEM without memory for the
+ * slab's finalizer slots.
+ */
+int kmem_set_finalizer(void *obj, kmem_finalizer_t fn, void *arg)
+{
+	kmem_finalizer_t none = NULL;
+	struct fin_ref r;
+
+	if (!ref_get_live(obj, &r))
+		return -EINVAL;
+	if (!fn) {
+		void *unused;
+
+		if (!r.slot)
+			return 0;
+		if (READ_ONCE(r.slot->state) != FIN_LIVE)
+			return -EINVAL;
+		slot_fn(r.slot, &unused);
+		WRITE_ONCE(r.slot->fn, NULL);
+		return 0;
+	}
+	fin_init();
+	if (!alloc_slots(&r))
+		return -ENOMEM;
+	if (READ_ONCE(r.slot->state) != FIN_LIVE)
+		return -EINVAL;
+	if (!__atomic_compare_exchange_n(&r.slot->fn, &none, FIN_SETTING,
+					 false, __ATOMIC_ACQUIRE,
+					 __ATOMIC_RELAXED))
+		return -EBUSY;
+	WRITE_ONCE(r.slot->arg, arg);
+	/* pairs with slot_fn(): arg is there before fn */
+	smp_store_release(&r.slot->fn, fn);
+	return 0;
+}
+
+/**
+ * kmem_cache_set_finalizer - finalize every object freed from a cache
+ * @s: the cache
+ * @fn: the finalizer, NULL to clear
+ * @arg: passed to @fn
+ *
+ * An object's own finalizer (kmem_set_finalizer()) wins over the cache's.
+ * Objects already freed keep the finalizer they were freed with only if it
+ * is still set when their grace period ends.
+ *
+ * Context: any thread.
+ * Return: 0; -EINVAL for a NULL cache; -EBUSY when the cache already has a
+ * finalizer and @fn is not NULL.
+ */
+int kmem_cache_set_finalizer(struct kmem_cache *s, kmem_finalizer_t fn,
+			     void *arg)
+{
+	if (!s)
+		return -EINVAL;
+	if (!fn) {
+		WRITE_ONCE(s->finalizer, NULL);
+		return 0;
+	}
+	fin_init();
+	/* setters exclude each other; readers load fn (acquire), then arg */
+	pthread_mutex_lock(&fin_lock);
+	if (s->finalizer) {
+		pthread_mutex_unlock(&fin_lock);
+		return -EBUSY;
+	}
+	WRITE_ONCE(s->finalizer_arg, arg);
+	WRITE_ONCE(s->finalizers_used, true);
+	smp_store_release(&s->finalizer, fn);
+	pthread_mutex_unlock(&fin_lock);
+	return 0;
+}
+
+/* Context: cleanup_lock held. */
+static bool cleanup_hash_grow(void)
+{
+	unsigned long size = cleanup_hash_size ? cleanup_hash_size * 2 :
+						 CLEANUP_HASH_MIN, i;
+	struct cleanup **table = zalloc_meta(size * sizeof(*table));
+
+	if (!table)
+		return false;
+	for (i = 0; i < cleanup_hash_size; i++) {
+		struct cleanup *c = cleanup_hash[i], *next;
+
+		for (; c; c = next) {
+			next = c->hash_next;
+			c->hash_next = table[c->id & (size - 1)];
+			table[c->id & (size - 1)] = c;
+		}
+	}
+	kfree(cleanup_hash);
+	cleanup_hash = table;
+	cleanup_hash_size = size;
+	return true;
+}
+
+/**
+ * kmem_add_cleanup - run @fn(@arg) after @obj is finalized
+ * @obj: the start of a live kslab object
+ * @fn: the cleanup
+ * @arg: its argument (must not be @obj: the object is gone by then)
+ * @handle: receives a handle for kmem_cleanup_stop(), or NULL
+ *
+ * Any number of cleanups per object; each runs once, on the finalizer
+ * thread, after the object's finalizer (if any), in the order added.
+ *
+ * Context: any thread.
+ * Return: 0; -EINVAL for a bad @obj or a NULL @fn; -ENOMEM.
+ */
+int kmem_add_cleanup(void *obj, void (*fn)(void *arg), void *arg,
+		     struct kmem_cleanup **handle)
+{
+	struct fin_ref r;
+	struct cleanup *c;
+
+	if (!fn || !ref_get_live(obj, &r))
+		return -EINVAL;
+	fin_init();
+	if (!alloc_slots(&r))
+		return -ENOMEM;
+	c = slab_meta_alloc(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->fn = fn;
+	c->arg = arg;
+	c->stopped = false;
+	c->id = 0;
+	c->hash_next = NULL;
+	pthread_mutex_lock(&cleanup_lock);
+	if (READ_ONCE(r.slot->state) != FIN_LIVE) {
+		pthread_mutex_unlock(&cleanup_lock);
+		kfree(c);
+		return -EINVAL;
+	}
+	if (handle) {
+		if (cleanup_hash_count >= cleanup_hash_size &&
+		    !cleanup_hash_grow()) {
+			pthread_mutex_unlock(&cleanup_lock);
+			kfree(c);
+			return -ENOMEM;
+		}
+		c->id = ++cleanup_next_id;
+		c->hash_next = cleanup_hash[c->id & (cleanup_hash_size - 1)];
+		cleanup_hash[c->id & (cleanup_hash_size - 1)] = c;
+		cleanup_hash_count++;
+		*handle = (struct kmem_cleanup *)(uintptr_t)c->id;
+	}
+	c->next = r.slot->cleanups;
+	WRITE_ONCE(r.slot->cleanups, c);
+	pthread_mutex_unlock(&cleanup_lock);
+	return 0;
+}
+
+/**
+ * kmem_cleanup_stop - cancel a cleanup
+ * @handle: from kmem_add_cleanup(), or NULL
+ *
+ * The cleanup will not run unless it has already started.  Harmless after
+ * it ran, or when called twice.
+ * Context: any thread.
+ */
+void kmem_cleanup_stop(struct kmem_cleanup *handle)
+{
+	unsigned long id = (uintptr_t)handle;
+	struct cleanup *c;
+
+	if (!id)
+		return;
+	pthread_mutex_lock(&cleanup_lock);
+	if (cleanup_hash_size) {
+		for (c = cleanup_hash[id & (cleanup_hash_size - 1)]; c;
+		     c = c->hash_next) {
+			if (c->id == id) {
+				WRITE_ONCE(c->stopped, true);
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&cleanup_lock);
+}
+
+/*
+ * Wait until fin_done reaches @target.  @deadline_ns 0: no deadline.
+ * @patient: give up once the running finalizer has run gc_patience_ms.
+ * Return: 0 when reached, -ETIMEDOUT when the deadline passed, -EAGAIN
+ * when patience ran out.
+ */
+static int wait_for_done(unsigned long target, uint64_t deadline_ns,
+			 bool patient)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&fin_lock);
+	for (;;) {
+		uint64_t now, until;
+
+		if (target < fin_wake_at)
+			__atomic_store_n(&fin_wake_at, target, __ATOMIC_SEQ_CST);
+		/* store, then load: pairs with object_done() */
+		if (__atomic_load_n(&fin_done, __ATOMIC_SEQ_CST) >= target)
+			break;
+		now = now_ns();
+		if (deadline_ns && now >= deadline_ns) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		if (patient && READ_ONCE(running_fn) &&
+		    smp_load_acquire(&fin_started) > READ_ONCE(fin_done) &&
+		    cycles_since_ms(READ_ONCE(running_since)) >= gc_patience_ms) {
+			ret = -EAGAIN;
+			break;
+		}
+		until = now + (patient ? gc_patience_ms + 1 : 100) * 1000000ULL;
+		if (deadline_ns && until > deadline_ns)
+			until = deadline_ns;
+		timed_wait(&fin_done_cond, until);
+	}
+	pthread_mutex_unlock(&fin_lock);
+	return ret;
+}
+
+/*
+ * Everything freed so far past its grace period and on the FIFO.
+ * Return: the FIFO position to wait for, or 0 when there is nothing.
+ */
+static unsigned long queue_everything_freed(void)
+{
+	unsigned long target;
+
+	kvfree_rcu_barrier();
+	finalizer_kick();
+	pthread_mutex_lock(&fin_lock);
+	target = fin_queued;
+	pthread_mutex_unlock(&fin_lock);
+	return target;
+}
+
+/**
+ * kmem_gc - runtime.GC(): put everything freed so far through its grace
+ * period
+ *
+ * On return every object freed before the call has passed a grace period:
+ * its finalizer is queued, and objects without one are back in their
+ * caches.  Then, as Go's finalizer goroutine gets to run after a GC, it
+ * gives the finalizer thread time to run what it queued, but only while
+ * the thread makes progress: it returns as soon as one finalizer has been
+ * running for KSLAB_GC_PATIENCE_MS, so a stuck finalizer cannot hold it.
+ *
+ * Context: any thread, outside RCU read-side sections (inside one it
+ * reports and does not wait for the grace period).
+ */
+void kmem_gc(void)
+{
+	unsigned long target;
+
+	fin_init();
+	target = queue_everything_freed();
+	if (on_finalizer_thread || !gc_patience_ms)
+		return;
+	wait_for_done(target, 0, true);
+}
+
+static bool flush_allowed(const char *caller)
+{
+	if (!on_finalizer_thread)
+		return true;
+	slab_warn("%s() called from a finalizer: it would wait for itself; not waiting",
+		  caller);
+	return false;
+}
+
+/**
+ * kmem_finalizers_flush - wait for every finalizer queued so far
+ *
+ * Returns once every object freed before the call has been finalized, its
+ * cleanups have run and its memory is back in its cache.  Waits as long
+ * as that takes: behind a stuck finalizer, for ever (see
+ * kmem_finalizers_wait()).
+ *
+ * Context: any thread outside RCU read-side sections.  From a finalizer
+ * it reports and returns at once.
+ */
+void kmem_finalizers_flush(void)
+{
+	if (!flush_allowed(__func__))
+		return;
+	fin_init();
+	wait_for_done(queue_everything_freed(), 0, false);
+}
+
+/**
+ * kmem_finalizers_wait - kmem_finalizers_flush() with a deadline
+ * @timeout_ms: how long to wait for the finalizers (the grace period
+ *	before them is waited for in full)
+ *
+ * Context: as kmem_finalizers_flush().
+ * Return: 0 when everything freed before the call was finalized,
+ * -ETIMEDOUT otherwise, -EDEADLK when called from a finalizer.
+ */
+int kmem_finalizers_wait(unsigned int timeout_ms)
+{
+	uint64_t deadline = now_ns() + timeout_ms * 1000000ULL;
+
+	if (!flush_allowed(__func__))
+		return -EDEADLK;
+	fin_init();
+	return wait_for_done(queue_everything_freed(), deadline, false);
+}
+
+/**
+ * kmem_finalizer_stats - counters of the finalizer machinery
+ * @st: filled in
+ *
+ * Context: any thread.
+ */
+void kmem_finalizer_stats(struct kmem_finalizer_stats *st)
+{
+	unsigned long queued, started, done;
+
+	fin_init();
+	pthread_mutex_lock(&fin_lock);
+	*st = fin_stats;
+	queued = fin_queued;
+	started = smp_load_acquire(&fin_started);
+	done = READ_ONCE(fin_done);
+	st->pending = queued - done +
+		      __atomic_load_n(&fin_dying, __ATOMIC_RELAXED);
+	st->queue_length = queued - started;
+	pthread_mutex_unlock(&fin_lock);
+	st->finalizers_executed = __atomic_load_n(&fin_stats.finalizers_executed,
+						  __ATOMIC_RELAXED);
+	st->longest_ns = cycles_to_ns(READ_ONCE(longest_cycles));
+}
+
+/* -------------------------------------------------------- destroy, exit */
+
+/**
+ * finalizer_cache_destroy - finalize a dying cache's objects first
+ * @s: the cache being destroyed
+ *
+ * Return: false when that could not be waited for (called from a
+ * finalizer).
+ */
+bool finalizer_cache_destroy(struct kmem_cache *s)
+{
+	if (!READ_ONCE(s->finalizers_used))
+		return true;
+	WRITE_ONCE(s->finalizer, NULL);
+	if (on_finalizer_thread)
+		return false;
+	wait_for_done(queue_everything_freed(), 0, false);
+	return true;
+}
+
+/*
+ * atexit(): nothing is lost silently.  With KSLAB_FINALIZE_AT_EXIT the
+ * queue first gets that long to drain.  Never waits on a stuck finalizer
+ * beyond that deadline.
+ */
+static void finalizer_exit(void)
+{
+	unsigned long queued, started, done, dying, running, waiting;
+
+	if (exit_wait_ms && !on_finalizer_thread && !rcu_inside_read_section())
+		kmem_finalizers_wait(exit_wait_ms);
+	pthread_mutex_lock(&fin_lock);
+	queued = fin_queued;
+	started = smp_load_acquire(&fin_started);
+	done = READ_ONCE(fin_done);
+	dying = __atomic_load_n(&fin_dying, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&fin_lock);
+	running = started - done;
+	waiting = queued - started + dying;
+	if (running + waiting)
+		fprintf(stderr,
+			"kslab: %lu finalizers did not run before exit (%lu running, %lu queued)\n",
+			running + waiting, running, waiting);
+}
+
+/* ------------------------------------------------------------------ fork */
+
+void finalizer_atfork_prepare(void)
+{
+	pthread_mutex_lock(&fin_lock);
+	pthread_mutex_lock(&cleanup_lock);
+}
+
+void finalizer_atfork_parent(void)
+{
+	pthread_mutex_unlock(&cleanup_lock);
+	pthread_mutex_unlock(&fin_lock);
+}
+
+/*
+ * The child has no finalizer worker and no watchdog.  A chunk the worker
+ * was in goes back to the head of the FIFO from the object that was
+ * running: the child's copy of that object was never finalized here.
+ */
+void finalizer_atfork_child(void)
+{
+	struct fin_chunk *c = worker_chunk;
+	unsigned long n = 0;
+
+	if (c) {
+		unsigned long from = worker_index;
+
+		if (from < c->nr) {
+			void *obj = c->objs[from];
+			struct fin_ref r;
+
+			/* finished: LIVE again (without a slot: lost) */
+			ref_init(&r, virt_to_slab(obj)->cache,
+				 virt_to_slab(obj), obj);
+			if (!r.slot || READ_ONCE(r.slot->state) != FIN_QUEUED)
+				from++;
+		}
+		memmove(c->objs, &c->objs[from], (c->nr - from) * sizeof(void *));
+		c->nr -= from;
+		fifo_push_front(c);
+	}
+	for (c = fifo_head; c; c = c->next)
+		n += c->nr;
+	worker_chunk = NULL;
+	running_fn = NULL;
+	fin_started = fin_done;
+	fin_queued = fin_done + n;
+	fin_wake_at = ~0UL;
+	watchdog_started = false;
+	watchdog_asleep = false;
+	on_finalizer_thread = false;
+	fin_wq_stale = fin_wq != NULL;
+	init_cond(&fin_done_cond);
+	init_cond(&fin_wd_cond);
+	pthread_mutex_unlock(&cleanup_lock);
+	pthread_mutex_unlock(&fin_lock);
+}
