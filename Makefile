@@ -4,10 +4,10 @@
 #
 # Targets:
 #   all (default)  libkslab.a, libkslab.so.0 (+ libkslab.so), kslab.pc,
-#                  the selftests and tools/demo, in the output directory
+#                  the selftests and the tools, in the output directory
 #   test           build and run the selftests; the last line reads
 #                  "selftests: N passed, M failed, K skipped"
-#   run            build and run tools/demo
+#   run            build and run the finalizer demos in tools/finalizer-demo
 #   bench          build tools/bench/bench and run tools/bench/run.sh
 #   lint           checkpatch.pl and cppcheck over the C sources
 #   install        library, include/kslab/*.h and kslab.pc into
@@ -306,11 +306,47 @@ quiet_cmd_check_pc = CHECK   kslab.pc
 check-pc: lib
 	$(call cmd,check_pc)
 
-run: $(out)tools/demo
-	$(Q)$(out)tools/demo
+# make run: Go's finalizer examples on kslab, each after a one-line header.
+# The blocking one leaves B's finalizer stuck and exits 0 with kslab's exit
+# report on stderr.  Options are read once at start-up, so the watchdog's
+# short threshold goes on the command line.
+demo-dir := $(out)tools/finalizer-demo
+run: $(addprefix $(demo-dir)/,simple blocking watchdog handoff)
+	@echo '== simple: runtime.SetFinalizer + runtime.GC, as kmem_set_finalizer + kmem_gc'
+	$(Q)$(demo-dir)/simple
+	@echo '== blocking: the finalizer of B never returns: C runs, A waits behind B'
+	$(Q)$(demo-dir)/blocking
+	@echo '== watchdog: the same stall, reported after KSLAB_FINALIZER_WATCHDOG_MS=100'
+	$(Q)KSLAB_FINALIZER_WATCHDOG_MS=100 $(demo-dir)/watchdog
+	@echo '== handoff: B hands its slow work to system_unbound_wq; every finalizer runs'
+	$(Q)$(demo-dir)/handoff
 
-bench: $(addprefix $(out),$(bench))
+# The Go side of the finalizer bench, built by the go tool (Debian's
+# golang-go, standard library only, no network) beside the C benches; its
+# build cache goes under the output directory, so no home is needed.
+# Without go, run.sh runs kslab's side alone and says so.
+go-bench := $(out)tools/bench/finalizer_bench_go
+go-bench-src := $(wildcard tools/bench/go/*.go) tools/bench/go/go.mod
+have-go := $(shell command -v go 2>/dev/null)
+
+quiet_cmd_go_build = GO      $(rel)
+      cmd_go_build = cd tools/bench/go && \
+		     env GOCACHE=$(objtree)/.cache/go-build GOPATH=$(objtree)/.cache/go \
+			 GOENV=off GOFLAGS= GOPROXY=off GOTOOLCHAIN=local \
+			 go build -buildvcs=false -trimpath -o $(abspath $@) .
+
+$(go-bench): $(go-bench-src)
+	@mkdir -p $(@D)
+	$(call cmd,go_build)
+
+bench: $(addprefix $(out),$(bench)) $(if $(have-go),$(go-bench))
+	$(if $(have-go),,@echo 'bench: go not found (Debian: golang-go): the finalizer tests run without the Go side')
 	$(Q)bash $(srctree)/tools/bench/run.sh $(objtree)/tools/bench/bench
+
+.PHONY: clean-go-bench
+clean: clean-go-bench
+clean-go-bench:
+	$(Q)rm -f $(go-bench)
 
 # ---------------------------------------------------------------------------
 # make lint: the kernel's checkpatch.pl (from linux-source-6.1, cached by

@@ -15,6 +15,7 @@
 #define __always_inline		inline __attribute__((__always_inline__))
 #endif
 #define noinline		__attribute__((__noinline__))
+#define __aligned(x)		__attribute__((__aligned__(x)))
 #define __cold			__attribute__((__cold__))
 #define __printf(a, b)		__attribute__((__format__(printf, a, b)))
 #define __maybe_unused		__attribute__((__unused__))

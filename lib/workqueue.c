@@ -2,43 +2,84 @@
 /*
  * Kernel-style workqueues on pthreads.
  *
- * Design.  One mutex, wq_lock, protects every workqueue, every queued or
- * running work item and the shared timer.  A workqueue holds a FIFO of
- * pending works (linked through work->__next/__prev, in increasing
- * sequence number) and up to max_active worker threads, started lazily
- * when work is queued and no idle worker can take it.  A worker takes
- * the oldest pending work that no other worker of the queue is running
- * (so a work never runs twice at once) and records it, with its
- * sequence number, in its struct worker while the function runs.  The
- * worker never touches the work_struct after the function returned, so
- * a work may free itself.
+ * Documentation/core-api/workqueue.rst tells the whole story; this is the
+ * model in brief.
  *
- * flush_workqueue() waits for the sequence number current at the call:
- * until no pending or running work has a smaller or equal one, so work
- * queued after the call cannot livelock it.  flush_work() does the same
- * for one work, cancel_work_sync() takes the work off its queue (or the
- * timer) and waits until no worker runs it.
+ * Queueing.  A work's pending bit lives in work->__data and is taken with
+ * one compare-and-swap: whoever sets it owns the work until a worker (or
+ * a cancel) clears it, and queue_work() of a pending work returns false.
+ * The owner pushes the work onto the workqueue's inbox, a lock-free
+ * stack (the kernel's llist: one compare-and-swap per push, taken whole
+ * with one exchange), then reads nr_idle and nr_workers, which sit on a
+ * cache line that only changes when a worker starts or goes to sleep.
+ * Only when a worker is asleep, or fewer than max_active run, does
+ * queue_work() take the workqueue's lock, to wake or start one.  So the
+ * common case takes no lock and makes no system call, and two threads
+ * that queue to different workqueues share no cache line.
  *
- * Delayed works sit on one list sorted by expiry, served by one timer
- * thread shared by all workqueues that sleeps with
- * pthread_cond_timedwait() on CLOCK_MONOTONIC.
+ * Workers.  The consumers' side is under wq->lock: a worker moves the
+ * whole inbox onto the worklist (reversed into queueing order in one
+ * pass, all of it numbered ++wq->seq), unlinks the oldest work that no
+ * other worker of the queue is running, records it in its struct worker,
+ * clears the pending bit, drops the lock and calls the function.  The
+ * worklist is doubly linked so that a cancel can take any work off it.
+ * A worker never touches a work_struct after its function returned: the
+ * work may have freed itself.  An ordered workqueue is one with
+ * max_active 1: one worker, FIFO, hence one at a time in queueing order.
  *
- * fork(): the prepare handler takes wq_lock and both sides release it;
- * the child first re-creates the condition variables and marks every
- * worker and the timer thread as not started: they do not exist in the
- * child and start again on demand.  Pending works stay queued; a work
- * that was running in the parent is forgotten in the child.
+ * Sleeping.  A worker that finds nothing spins briefly on the inbox, then
+ * puts itself on wq->idle_workers, increments nr_idle and looks at the
+ * inbox once more before it sleeps on a futex.  queue_work() pushes and
+ * then reads nr_idle, both sequentially consistent: one of the two sees
+ * the other, so a wake-up is never lost, and a busy worker is never sent
+ * one.  The waker takes the worker off the idle list, so one sleeping
+ * worker costs one wake-up, however many works arrive meanwhile.
  *
- * Workqueue structures come from calloc(), not from kslab, so the
- * workqueue depends on no allocator lock across fork().
+ * Flushing.  flush_workqueue() moves the inbox onto the worklist and
+ * waits until no work numbered up to the last number handed out is on the
+ * worklist or running; works queued after the call get higher numbers and
+ * cannot livelock it.  flush_work() waits the same way for one work,
+ * cancel_work_sync() takes the pending bit (stealing it from the timer or
+ * the worklist, or setting it on an idle work), waits until no worker
+ * runs the work, and clears the bit again; while it waits, queueing the
+ * work fails, as in the kernel.  Each waiter puts its condition on
+ * wq->waiters; a worker re-checks them after a work only when there are
+ * any, and wakes exactly those whose wait is over.
+ *
+ * Delayed works sit on one list sorted by expiry, under timer_lock,
+ * served by one timer thread for all workqueues; an expired work is
+ * pushed onto its workqueue like any other.
+ *
+ * A work function that calls pthread_exit() ends its worker thread: a
+ * thread-specific-data destructor (nothing to set up per work, unlike
+ * pthread_cleanup_push()) finishes the work as if it had returned, says
+ * so on stderr and starts a new worker, which goes on with the queue.
+ *
+ * fork(): the prepare handler takes wq_list_lock, timer_lock and every
+ * wq->lock.  Those freeze everything but the lock-free pushes, which are
+ * atomic: a stack is never half-linked.  A work whose pending bit was set
+ * by a thread that did not get to push it before the fork would stay
+ * pending forever in the child, so the pending bit counts only with the
+ * current fork generation, which the child increments: the child handler
+ * restamps every work on an inbox, a worklist or the timer, forgets the
+ * parent's workers (new ones start when work is queued or waited for)
+ * and starts a timer thread if a delayed work is armed.
+ *
+ * Locks, in order: wq_list_lock, timer_lock, wq->lock.  Workqueue
+ * structures come from the C library, not from kslab, so the workqueue
+ * depends on no allocator lock across fork().
  */
-#include <errno.h>
+#include <dlfcn.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <kslab/workqueue.h>
 
@@ -51,40 +92,99 @@
 #define WQ_DFL_ACTIVE		16
 #define WQ_MAX_ACTIVE		512
 #define TASK_COMM_LEN		16
+#define CACHELINE		64
 
-#define WORK_PENDING		0x1u	/* queued or on the timer */
-#define WORK_ON_TIMER		0x2u	/* on the timer list */
+/* Polls of the inbox before an idle worker goes to sleep (0 on one CPU). */
+#define WQ_IDLE_SPINS		500
+
+/* work->__data: the pending bit, and the fork generation above it. */
+#define WORK_STRUCT_PENDING	1ul
+#define WORK_GEN_STEP		2ul
 
 struct worker {
 	struct workqueue_struct *wq;
-	pthread_t thread;
 	struct work_struct *current_work;	/* NULL when idle */
+	work_func_t current_func;
 	unsigned long current_seq;
+	struct worker *idle_next;		/* on wq->idle_workers */
+	int sleeping;				/* futex word: on the idle list */
 	bool started;
+	pthread_t thread;
 };
 
+/*
+ * Someone waiting for the workqueue: flush_work(), cancel_work_sync(),
+ * flush_workqueue(), drain_workqueue().  A waiter sits on wq->waiters
+ * with its own condition variable; whatever can end a wait (a worker
+ * after each work, a cancel, the timer) calls wake_waiters(), which
+ * signals exactly the waiters whose condition is over.  With nobody
+ * waiting, a worker pays one test per work.
+ */
+enum wq_wait_for {
+	WAIT_WORK_UPTO,		/* @work queued or running, numbered <= @seq */
+	WAIT_WORK_RUNNING,	/* @work running */
+	WAIT_QUEUE_UPTO,	/* any work queued or running, numbered <= @seq */
+	WAIT_QUEUE_EMPTY,	/* any work queued, armed or running */
+};
+
+struct wq_waiter {
+	struct wq_waiter *next;
+	enum wq_wait_for what;
+	struct work_struct *work;
+	unsigned long seq;
+	struct worker *self;		/* the waiter's own worker: not waited for */
+	bool done;
+	pthread_cond_t cond;
+};
+
+/*
+ * Allocated on a cache-line boundary; the padding (not an alignment
+ * attribute, which list_for_each_entry()'s sentinel would violate) puts
+ * the producers' line, the line they only read, and the consumers' side
+ * on lines of their own.
+ */
 struct workqueue_struct {
-	struct list_head node;			/* on all_workqueues */
-	struct work_struct *head, *tail;	/* pending FIFO */
-	unsigned long nr_pending;
-	unsigned long seq;			/* last sequence handed out */
-	unsigned int nr_timers;			/* delayed works armed */
-	int max_active;
+	/* Written by every queue_work(). */
+	struct work_struct *inbox;		/* newest first */
+	/* cppcheck-suppress unusedStructMember ; padding */
+	char __pad_inbox[CACHELINE - sizeof(struct work_struct *)];
+
+	/* Read by every queue_work(); written when workers sleep or start. */
+	int nr_idle;				/* on idle_workers */
 	int nr_workers;				/* started threads */
-	int nr_idle;
+	int max_active;
+	/* cppcheck-suppress unusedStructMember ; padding */
+	char __pad_hint[CACHELINE - 3 * sizeof(int)];
+
+	/* The consumers' side: everything below is under lock. */
+	pthread_mutex_t lock;
+	struct work_struct worklist;		/* sentinel; in queueing order */
+	unsigned long seq;			/* last batch number */
+	struct wq_waiter *waiters;		/* flush, cancel, drain */
+	int nr_timers;				/* armed; also under timer_lock */
 	bool dying;
-	pthread_cond_t more_work;		/* workers wait here */
-	pthread_cond_t done;			/* waiters: flush, cancel */
+	bool start_failed;			/* reported once */
+	struct worker *idle_workers;
 	struct worker *workers;			/* max_active slots */
+	struct list_head node;			/* all_workqueues, wq_list_lock */
 	char name[WQ_NAME_LEN];
 };
 
-static pthread_mutex_t wq_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t wq_list_lock = PTHREAD_MUTEX_INITIALIZER;
 static LIST_HEAD(all_workqueues);
 
+static pthread_mutex_t timer_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct delayed_work *timer_head;
 static pthread_cond_t timer_cond;
 static bool timer_started;
+
+/* Read by every queue_work(); changed only in a fork child. */
+static unsigned long work_gen;
+static int idle_spins;
+
+static pthread_once_t worker_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t worker_key;
+static bool worker_key_ok;
 
 static __thread struct worker *current_worker __initial_exec;
 
@@ -92,6 +192,25 @@ static __thread struct worker *current_worker __initial_exec;
 
 struct workqueue_struct *system_wq;
 struct workqueue_struct *system_unbound_wq;
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	__asm__ __volatile__("" : : : "memory");
+#endif
+}
+
+static void futex_wait(int *uaddr, int val)
+{
+	syscall(SYS_futex, uaddr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(int *uaddr)
+{
+	syscall(SYS_futex, uaddr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
 
 static uint64_t now_ns(void)
 {
@@ -115,11 +234,14 @@ static void init_cond_monotonic(pthread_cond_t *cond)
  * __init_work() - prepare a work item; what INIT_WORK() expands to
  * @work: the work item
  * @func: the function a worker calls with @work
+ *
+ * Context: any thread; @work must not be pending or running.
  */
 void __init_work(struct work_struct *work, work_func_t func)
 {
 	memset(work, 0, sizeof(*work));
 	work->func = func;
+	work->__data = READ_ONCE(work_gen);
 }
 
 /**
@@ -133,33 +255,107 @@ unsigned long msecs_to_jiffies(unsigned int msecs)
 	return (unsigned long)msecs * HZ / 1000;
 }
 
-/* ---- the pending FIFO, under wq_lock ---------------------------------- */
-
-static void fifo_append(struct workqueue_struct *wq, struct work_struct *work)
+/**
+ * current_work() - the work item the calling thread is running
+ *
+ * Context: any thread.  Also valid in a pthread cleanup handler that a
+ * work function pushed, while pthread_exit() unwinds it.
+ * Return: the work whose function the calling worker thread is executing,
+ * or NULL outside a work function.
+ */
+struct work_struct *current_work(void)
 {
-	work->__next = NULL;
-	work->__prev = wq->tail;
-	if (wq->tail)
-		wq->tail->__next = work;
-	else
-		wq->head = work;
-	wq->tail = work;
-	wq->nr_pending++;
+	struct worker *worker = current_worker;
+
+	return worker ? worker->current_work : NULL;
 }
 
-static void fifo_remove(struct workqueue_struct *wq, struct work_struct *work)
+/* ---- the pending bit --------------------------------------------------- */
+
+/*
+ * Set @work's pending bit.  True if it was clear (or left over from
+ * before a fork): the caller now owns the work and must queue it.  False
+ * if it is pending; the compare-and-swap that writes the same value back
+ * puts this call in the release sequence that the worker's clearing of
+ * the bit reads from, so whatever the caller wrote before is seen by the
+ * run that follows, as in the kernel.
+ */
+static __always_inline bool work_claim_pending(struct work_struct *work)
 {
-	if (work->__prev)
-		work->__prev->__next = work->__next;
-	else
-		wq->head = work->__next;
-	if (work->__next)
-		work->__next->__prev = work->__prev;
-	else
-		wq->tail = work->__prev;
+	unsigned long gen = READ_ONCE(work_gen);
+	unsigned long old = gen;		/* the usual case: idle */
+
+	for (;;) {
+		unsigned long new = gen | WORK_STRUCT_PENDING;
+
+		if (old == new) {
+			if (__atomic_compare_exchange_n(&work->__data, &old, old,
+							false, __ATOMIC_ACQ_REL,
+							__ATOMIC_RELAXED))
+				return false;
+			continue;
+		}
+		if (__atomic_compare_exchange_n(&work->__data, &old, new, false,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			return true;
+	}
+}
+
+static inline void work_clear_pending(struct work_struct *work)
+{
+	__atomic_fetch_and(&work->__data, ~WORK_STRUCT_PENDING,
+			   __ATOMIC_ACQ_REL);
+}
+
+/* ---- the worklist, under wq->lock ------------------------------------ */
+
+static inline bool worklist_empty(const struct workqueue_struct *wq)
+{
+	return wq->worklist.__next == &wq->worklist;
+}
+
+/* __prev is read without the lock by work_listed_on(): hence WRITE_ONCE. */
+static inline void worklist_del(struct work_struct *work)
+{
+	struct work_struct *prev = work->__prev, *next = work->__next;
+
+	prev->__next = next;
+	WRITE_ONCE(next->__prev, prev);
+	WRITE_ONCE(work->__prev, NULL);
 	work->__next = NULL;
-	work->__prev = NULL;
-	wq->nr_pending--;
+}
+
+static inline bool work_listed_on(const struct workqueue_struct *wq,
+				  struct work_struct *work)
+{
+	return READ_ONCE(work->__wq) == wq && READ_ONCE(work->__prev);
+}
+
+/*
+ * Move everything pushed so far from the inbox to the tail of the
+ * worklist, oldest first, in one pass that reverses the stack.  The
+ * works of one take share a number: a flush waits for all of them.
+ */
+static void take_inbox(struct workqueue_struct *wq)
+{
+	struct work_struct *work, *older, *newer = &wq->worklist;
+	struct work_struct *tail = wq->worklist.__prev;
+	unsigned long seq;
+
+	if (!READ_ONCE(wq->inbox))
+		return;
+	work = __atomic_exchange_n(&wq->inbox, NULL, __ATOMIC_ACQUIRE);
+	seq = ++wq->seq;
+	wq->worklist.__prev = work;
+	for (; work; work = older) {
+		older = work->__next;
+		work->__next = newer;
+		work->__seq = seq;
+		WRITE_ONCE(work->__prev, older ? older : tail);
+		newer = work;
+	}
+	tail->__next = newer;
 }
 
 static bool work_running_on(const struct workqueue_struct *wq,
@@ -169,7 +365,7 @@ static bool work_running_on(const struct workqueue_struct *wq,
 	int i;
 
 	for (i = 0; i < wq->max_active; i++) {
-		struct worker *w = &wq->workers[i];
+		const struct worker *w = &wq->workers[i];
 
 		if (w != except && w->current_work == work)
 			return true;
@@ -177,62 +373,95 @@ static bool work_running_on(const struct workqueue_struct *wq,
 	return false;
 }
 
-/* ---- workers ---------------------------------------------------------- */
-
-static struct work_struct *pick_work(struct worker *worker)
+/* Does a worker but @self run @work (any if NULL), numbered <= @seq? */
+static bool worker_busy_upto(const struct workqueue_struct *wq,
+			     const struct work_struct *work, unsigned long seq,
+			     const struct worker *self)
 {
-	struct workqueue_struct *wq = worker->wq;
-	struct work_struct *work;
+	int i;
 
-	for (work = wq->head; work; work = work->__next)
-		if (!work_running_on(wq, work, worker))
-			return work;
-	return NULL;
+	for (i = 0; i < wq->max_active; i++) {
+		const struct worker *w = &wq->workers[i];
+
+		if (w == self || !w->current_work)
+			continue;
+		if ((!work || w->current_work == work) && w->current_seq <= seq)
+			return true;
+	}
+	return false;
 }
 
-static void *worker_thread(void *arg)
+/* Does what @w waits for still hold?  Under wq->lock. */
+static bool still_busy(struct workqueue_struct *wq, const struct wq_waiter *w)
 {
-	struct worker *worker = arg;
-	struct workqueue_struct *wq = worker->wq;
-	char comm[TASK_COMM_LEN];
+	switch (w->what) {
+	case WAIT_WORK_UPTO:
+		if (work_listed_on(wq, w->work) && w->work->__seq <= w->seq)
+			return true;
+		return worker_busy_upto(wq, w->work, w->seq, w->self);
+	case WAIT_WORK_RUNNING:
+		return worker_busy_upto(wq, w->work, ~0ul, w->self);
+	case WAIT_QUEUE_UPTO:
+		if (!worklist_empty(wq) && wq->worklist.__next->__seq <= w->seq)
+			return true;
+		return worker_busy_upto(wq, NULL, w->seq, w->self);
+	case WAIT_QUEUE_EMPTY:
+		if (wq->nr_timers || !worklist_empty(wq) || READ_ONCE(wq->inbox))
+			return true;
+		return worker_busy_upto(wq, NULL, ~0ul, w->self);
+	}
+	return false;
+}
 
-	/* the kernel's limit: 15 characters and the NUL */
-	memcpy(comm, wq->name, sizeof(comm) - 1);
-	comm[sizeof(comm) - 1] = '\0';
-	pthread_setname_np(pthread_self(), comm);
-	current_worker = worker;
+static void kick_if_stalled(struct workqueue_struct *wq);
 
-	pthread_mutex_lock(&wq_lock);
-	for (;;) {
-		struct work_struct *work = pick_work(worker);
-		work_func_t func;
+/*
+ * Wait until what @w describes is over; under wq->lock.
+ * Return: true if it had to wait.
+ */
+static bool wq_wait(struct workqueue_struct *wq, struct wq_waiter *w)
+{
+	w->self = current_worker;
+	if (!still_busy(wq, w))
+		return false;
+	kick_if_stalled(wq);
+	pthread_cond_init(&w->cond, NULL);
+	w->done = false;
+	w->next = wq->waiters;
+	wq->waiters = w;
+	while (!w->done)
+		pthread_cond_wait(&w->cond, &wq->lock);
+	pthread_cond_destroy(&w->cond);
+	return true;
+}
 
-		if (!work) {
-			if (wq->dying)
-				break;
-			wq->nr_idle++;
-			pthread_cond_wait(&wq->more_work, &wq_lock);
-			wq->nr_idle--;
+/* Something finished or left the queue: signal whoever it concerns. */
+static void wake_waiters(struct workqueue_struct *wq)
+{
+	struct wq_waiter **pp = &wq->waiters, *w;
+
+	while ((w = *pp)) {
+		if (still_busy(wq, w)) {
+			pp = &w->next;
 			continue;
 		}
-		fifo_remove(wq, work);
-		work->__flags &= ~WORK_PENDING;
-		worker->current_work = work;
-		worker->current_seq = work->__seq;
-		func = work->func;
-		pthread_mutex_unlock(&wq_lock);
-
-		func(work);
-
-		pthread_mutex_lock(&wq_lock);
-		worker->current_work = NULL;
-		pthread_cond_broadcast(&wq->done);
+		*pp = w->next;
+		w->done = true;
+		pthread_cond_signal(&w->cond);
 	}
-	pthread_mutex_unlock(&wq_lock);
-	return NULL;
 }
 
-/* Start one more worker; a failure is reported, the queue keeps its work. */
+/* ---- workers ----------------------------------------------------------- */
+
+static void *worker_thread(void *arg);
+static void worker_died(void *arg);
+
+static void worker_key_init(void)
+{
+	worker_key_ok = !pthread_key_create(&worker_key, worker_died);
+}
+
+/* Start one more worker; a failure is reported once, the work stays. */
 static void start_worker(struct workqueue_struct *wq)
 {
 	struct worker *worker = NULL;
@@ -248,32 +477,289 @@ static void start_worker(struct workqueue_struct *wq)
 		return;
 	worker->wq = wq;
 	worker->current_work = NULL;
+	worker->current_func = NULL;
+	worker->sleeping = 0;
 	err = pthread_create(&worker->thread, NULL, worker_thread, worker);
 	if (err) {
-		fprintf(stderr, "kslab: workqueue %s: cannot start a worker: %s\n",
-			wq->name, strerror(err));
+		if (!wq->start_failed)
+			fprintf(stderr, "kslab: workqueue %s: cannot start a worker: %s\n",
+				wq->name, strerror(err));
+		wq->start_failed = true;
 		return;
 	}
 	worker->started = true;
-	wq->nr_workers++;
+	WRITE_ONCE(wq->nr_workers, wq->nr_workers + 1);
 }
 
-/* Put a work that is already marked pending at the tail of @wq. */
-static void insert_work(struct workqueue_struct *wq, struct work_struct *work)
+/* Take one worker off the idle list; the caller wakes it. */
+static struct worker *unidle_worker(struct workqueue_struct *wq)
 {
-	work->__wq = wq;
-	work->__seq = ++wq->seq;
-	fifo_append(wq, work);
-	if (wq->nr_pending > (unsigned long)wq->nr_idle &&
-	    wq->nr_workers < wq->max_active)
-		start_worker(wq);
-	if (wq->nr_idle)
-		pthread_cond_signal(&wq->more_work);
+	struct worker *worker = wq->idle_workers;
+
+	wq->idle_workers = worker->idle_next;
+	worker->idle_next = NULL;
+	__atomic_sub_fetch(&wq->nr_idle, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&worker->sleeping, 0, __ATOMIC_RELEASE);
+	return worker;
 }
 
-/* ---- the timer -------------------------------------------------------- */
+/*
+ * The slow end of queue_work(): a worker sleeps, or fewer than max_active
+ * have started.  Wake one, or start one.
+ */
+static noinline void kick_worker(struct workqueue_struct *wq)
+{
+	struct worker *woken = NULL;
 
-static void timer_remove(struct delayed_work *dwork)
+	pthread_mutex_lock(&wq->lock);
+	if (wq->idle_workers)
+		woken = unidle_worker(wq);
+	else if (wq->nr_workers < wq->max_active && !wq->dying)
+		start_worker(wq);
+	pthread_mutex_unlock(&wq->lock);
+	/* workers live until destroy_workqueue(), which waits for queueing */
+	if (woken)
+		futex_wake(&woken->sleeping);
+}
+
+/*
+ * A waiter found work on the worklist: make sure some worker will run it
+ * (after fork() the child starts with none).  Under wq->lock.
+ */
+static void kick_if_stalled(struct workqueue_struct *wq)
+{
+	if (!wq->nr_workers && !worklist_empty(wq) && !wq->dying)
+		start_worker(wq);
+}
+
+/*
+ * The oldest work that no other worker of the queue runs, taken off the
+ * worklist, or NULL.  Under wq->lock.
+ */
+static struct work_struct *pick_work(struct worker *worker)
+{
+	struct workqueue_struct *wq = worker->wq;
+	struct work_struct *work = wq->worklist.__next;
+
+	for (;;) {
+		struct work_struct *tail;
+
+		for (; work != &wq->worklist; work = work->__next) {
+			if (wq->max_active == 1 ||
+			    !work_running_on(wq, work, worker)) {
+				worklist_del(work);
+				return work;
+			}
+		}
+		if (!READ_ONCE(wq->inbox))
+			return NULL;
+		tail = wq->worklist.__prev;
+		take_inbox(wq);
+		work = tail->__next;
+	}
+}
+
+/* Run @work; called and returns with wq->lock held. */
+static void process_one_work(struct worker *worker, struct work_struct *work)
+{
+	struct workqueue_struct *wq = worker->wq;
+	work_func_t func = work->func;
+
+	worker->current_work = work;
+	worker->current_seq = work->__seq;
+	worker->current_func = func;
+	/* from here @work may be queued again, and freed by func */
+	work_clear_pending(work);
+	pthread_mutex_unlock(&wq->lock);
+
+	func(work);
+
+	pthread_mutex_lock(&wq->lock);
+	worker->current_work = NULL;
+	worker->current_func = NULL;
+	if (unlikely(wq->waiters))
+		wake_waiters(wq);
+}
+
+/* Poll the inbox a while before sleeping: queueing often comes in bursts. */
+static void spin_for_work(struct workqueue_struct *wq)
+{
+	int i;
+
+	for (i = 0; i < idle_spins; i++) {
+		if (READ_ONCE(wq->inbox))
+			return;
+		cpu_relax();
+	}
+}
+
+/* Sleep until kick_worker() or destroy_workqueue(); under wq->lock. */
+static void worker_sleep(struct worker *worker)
+{
+	struct workqueue_struct *wq = worker->wq;
+
+	__atomic_store_n(&worker->sleeping, 1, __ATOMIC_RELAXED);
+	worker->idle_next = wq->idle_workers;
+	wq->idle_workers = worker;
+	/* pairs with insert_work(): push, then read nr_idle */
+	__atomic_add_fetch(&wq->nr_idle, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&wq->inbox, __ATOMIC_SEQ_CST)) {
+		struct worker **pp;
+
+		/* a push raced with us: stay up (we hold the lock wakers need) */
+		for (pp = &wq->idle_workers; *pp != worker; pp = &(*pp)->idle_next)
+			;
+		*pp = worker->idle_next;
+		worker->idle_next = NULL;
+		__atomic_sub_fetch(&wq->nr_idle, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&worker->sleeping, 0, __ATOMIC_RELAXED);
+		return;
+	}
+	pthread_mutex_unlock(&wq->lock);
+	while (__atomic_load_n(&worker->sleeping, __ATOMIC_ACQUIRE))
+		futex_wait(&worker->sleeping, 1);
+	pthread_mutex_lock(&wq->lock);
+}
+
+static void *worker_thread(void *arg)
+{
+	struct worker *worker = arg;
+	struct workqueue_struct *wq = worker->wq;
+	char comm[TASK_COMM_LEN];
+	bool spun = false;
+
+	/* the kernel's limit: 15 characters and the NUL */
+	memcpy(comm, wq->name, sizeof(comm) - 1);
+	comm[sizeof(comm) - 1] = '\0';
+	pthread_setname_np(pthread_self(), comm);
+	current_worker = worker;
+	if (worker_key_ok)
+		pthread_setspecific(worker_key, worker);
+
+	pthread_mutex_lock(&wq->lock);
+	for (;;) {
+		struct work_struct *work = pick_work(worker);
+
+		if (work) {
+			process_one_work(worker, work);
+			spun = false;
+			continue;
+		}
+		if (wq->dying)
+			break;
+		if (!spun && idle_spins) {
+			spun = true;
+			pthread_mutex_unlock(&wq->lock);
+			spin_for_work(wq);
+			pthread_mutex_lock(&wq->lock);
+			continue;
+		}
+		spun = false;
+		worker_sleep(worker);
+	}
+	pthread_mutex_unlock(&wq->lock);
+	if (worker_key_ok)
+		pthread_setspecific(worker_key, NULL);
+	current_worker = NULL;
+	return NULL;
+}
+
+/*
+ * The thread-specific-data destructor of a worker: it runs only when the
+ * thread ends inside a work function (pthread_exit(), or cancellation),
+ * after the cleanup handlers the function pushed.  Finish the work as if
+ * it had returned and hand the queue to a new worker.
+ */
+static void worker_died(void *arg)
+{
+	struct worker *worker = arg;
+	struct workqueue_struct *wq = worker->wq;
+	char addr[2 + 2 * sizeof(void *) + 1];
+	const char *name = NULL;
+	Dl_info info;
+
+	pthread_mutex_lock(&wq->lock);
+	if (worker->current_func) {
+		void *fn = (void *)(uintptr_t)worker->current_func;
+
+		if (dladdr(fn, &info))
+			name = info.dli_sname;
+		if (!name) {
+			snprintf(addr, sizeof(addr), "%p", fn);
+			name = addr;
+		}
+		fprintf(stderr,
+			"kslab: workqueue %s: work function %s() called pthread_exit(); worker replaced\n",
+			wq->name, name);
+	}
+	worker->current_work = NULL;
+	worker->current_func = NULL;
+	wake_waiters(wq);
+	pthread_detach(pthread_self());
+	worker->started = false;
+	WRITE_ONCE(wq->nr_workers, wq->nr_workers - 1);
+	if (!wq->dying)
+		start_worker(wq);
+	pthread_mutex_unlock(&wq->lock);
+	current_worker = NULL;
+}
+
+/* ---- queueing ---------------------------------------------------------- */
+
+/* Push @work, whose pending bit the caller owns, and see to a worker. */
+static __always_inline void insert_work(struct workqueue_struct *wq,
+					struct work_struct *work)
+{
+	struct work_struct *first = READ_ONCE(wq->inbox);
+
+	WRITE_ONCE(work->__wq, wq);
+	do {
+		work->__next = first;
+	} while (!__atomic_compare_exchange_n(&wq->inbox, &first, work, true,
+					      __ATOMIC_SEQ_CST,
+					      __ATOMIC_RELAXED));
+	/* pairs with worker_sleep(): one of us sees the other */
+	if (unlikely(__atomic_load_n(&wq->nr_idle, __ATOMIC_SEQ_CST) ||
+		     READ_ONCE(wq->nr_workers) < wq->max_active))
+		kick_worker(wq);
+}
+
+/**
+ * queue_work() - queue a work item
+ * @wq: the workqueue
+ * @work: the work item
+ *
+ * A work that is running but not pending is queued again and runs once
+ * more after the current run (on an ordered workqueue, after everything
+ * queued before it).  If @work is already pending nothing changes, and
+ * the pending run will see what the caller wrote before the call.
+ *
+ * Context: any thread, including a work function; takes no lock unless a
+ * worker has to be woken or started.
+ * Return: false if @work was already pending, true if it is now queued.
+ */
+bool queue_work(struct workqueue_struct *wq, struct work_struct *work)
+{
+	if (!work_claim_pending(work))
+		return false;
+	insert_work(wq, work);
+	return true;
+}
+
+/* ---- the timer --------------------------------------------------------- */
+
+/* nr_timers is written under timer_lock and wq->lock, read under either. */
+static void timer_count(struct workqueue_struct *wq, int delta)
+{
+	pthread_mutex_lock(&wq->lock);
+	wq->nr_timers += delta;
+	if (delta < 0)
+		wake_waiters(wq);
+	pthread_mutex_unlock(&wq->lock);
+}
+
+/* Take @dwork off the timer list; under timer_lock.  It stays pending. */
+static void timer_unlink(struct delayed_work *dwork)
 {
 	struct delayed_work **pp;
 
@@ -284,37 +770,44 @@ static void timer_remove(struct delayed_work *dwork)
 		}
 	}
 	dwork->__timer_next = NULL;
-	dwork->work.__flags &= ~WORK_ON_TIMER;
-	dwork->__timer_wq->nr_timers--;
-	pthread_cond_broadcast(&dwork->__timer_wq->done);
+	dwork->__on_timer = false;
+}
+
+/* Queue an armed @dwork on its workqueue now; under timer_lock. */
+static void timer_fire(struct delayed_work *dwork)
+{
+	struct workqueue_struct *wq = dwork->work.__wq;
+
+	timer_unlink(dwork);
+	insert_work(wq, &dwork->work);
+	/* only now: drain_workqueue() must not see it nowhere */
+	timer_count(wq, -1);
 }
 
 static void *timer_thread(void *arg)
 {
 	pthread_setname_np(pthread_self(), "kslab-wq-timer");
-	pthread_mutex_lock(&wq_lock);
+	pthread_mutex_lock(&timer_lock);
 	for (;;) {
 		struct delayed_work *dwork = timer_head;
-		struct workqueue_struct *wq;
 		struct timespec ts;
 
 		if (!dwork) {
-			pthread_cond_wait(&timer_cond, &wq_lock);
+			pthread_cond_wait(&timer_cond, &timer_lock);
 			continue;
 		}
 		if (dwork->__expires_ns > now_ns()) {
 			ts.tv_sec = (time_t)(dwork->__expires_ns / 1000000000ull);
 			ts.tv_nsec = (long)(dwork->__expires_ns % 1000000000ull);
-			pthread_cond_timedwait(&timer_cond, &wq_lock, &ts);
+			pthread_cond_timedwait(&timer_cond, &timer_lock, &ts);
 			continue;
 		}
-		wq = dwork->__timer_wq;
-		timer_remove(dwork);
-		insert_work(wq, &dwork->work);
+		timer_fire(dwork);
 	}
 	return arg;
 }
 
+/* Under timer_lock. */
 static void start_timer(void)
 {
 	pthread_attr_t attr;
@@ -329,15 +822,25 @@ static void start_timer(void)
 	pthread_attr_destroy(&attr);
 }
 
+/* After fork() the timer thread is gone: start it if something is armed. */
+static void kick_timer(void)
+{
+	pthread_mutex_lock(&timer_lock);
+	if (timer_head && !timer_started)
+		start_timer();
+	pthread_mutex_unlock(&timer_lock);
+}
+
+/* Arm @dwork, whose pending bit the caller owns; under timer_lock. */
 static void timer_add(struct workqueue_struct *wq, struct delayed_work *dwork,
 		      unsigned long delay)
 {
 	struct delayed_work **pp;
 
-	dwork->__timer_wq = wq;
+	WRITE_ONCE(dwork->work.__wq, wq);
 	dwork->__expires_ns = now_ns() + (uint64_t)delay * (1000000000ull / HZ);
-	dwork->work.__flags |= WORK_ON_TIMER;
-	wq->nr_timers++;
+	dwork->__on_timer = true;
+	timer_count(wq, 1);
 	for (pp = &timer_head; *pp; pp = &(*pp)->__timer_next)
 		if ((*pp)->__expires_ns > dwork->__expires_ns)
 			break;
@@ -346,54 +849,22 @@ static void timer_add(struct workqueue_struct *wq, struct delayed_work *dwork,
 
 	if (!timer_started)
 		start_timer();
-	pthread_cond_signal(&timer_cond);
+	if (timer_head == dwork)
+		pthread_cond_signal(&timer_cond);
 }
 
-/*
- * After fork() the child has no workers and no timer thread: a wait for
- * work queued in the parent starts them first.
- */
-static void kick_workqueue(struct workqueue_struct *wq)
+/* Queue or arm @dwork, whose pending bit the caller owns. */
+static void __queue_delayed_work(struct workqueue_struct *wq,
+				 struct delayed_work *dwork,
+				 unsigned long delay)
 {
-	if (wq->nr_pending > (unsigned long)wq->nr_idle &&
-	    wq->nr_workers < wq->max_active)
-		start_worker(wq);
-	if (timer_head && !timer_started)
-		start_timer();
-}
-
-/* ---- queueing --------------------------------------------------------- */
-
-/**
- * queue_work() - queue a work item
- * @wq: the workqueue
- * @work: the work item
- *
- * Context: any thread, including a work function.
- * Return: false if @work was already pending, true if it is now queued.
- */
-bool queue_work(struct workqueue_struct *wq, struct work_struct *work)
-{
-	bool queued = false;
-
-	pthread_mutex_lock(&wq_lock);
-	if (!(work->__flags & WORK_PENDING)) {
-		work->__flags |= WORK_PENDING;
-		insert_work(wq, work);
-		queued = true;
-	}
-	pthread_mutex_unlock(&wq_lock);
-	return queued;
-}
-
-static void arm_delayed_work(struct workqueue_struct *wq,
-			     struct delayed_work *dwork, unsigned long delay)
-{
-	dwork->work.__flags |= WORK_PENDING;
-	if (!delay)
+	if (!delay) {
 		insert_work(wq, &dwork->work);
-	else
-		timer_add(wq, dwork, delay);
+		return;
+	}
+	pthread_mutex_lock(&timer_lock);
+	timer_add(wq, dwork, delay);
+	pthread_mutex_unlock(&timer_lock);
 }
 
 /**
@@ -408,28 +879,81 @@ static void arm_delayed_work(struct workqueue_struct *wq,
 bool queue_delayed_work(struct workqueue_struct *wq,
 			struct delayed_work *dwork, unsigned long delay)
 {
-	bool queued = false;
-
-	pthread_mutex_lock(&wq_lock);
-	if (!(dwork->work.__flags & WORK_PENDING)) {
-		arm_delayed_work(wq, dwork, delay);
-		queued = true;
-	}
-	pthread_mutex_unlock(&wq_lock);
-	return queued;
+	if (!work_claim_pending(&dwork->work))
+		return false;
+	__queue_delayed_work(wq, dwork, delay);
+	return true;
 }
 
-/* Take a pending work off its queue or the timer; under wq_lock. */
-static bool grab_pending(struct work_struct *work)
+/* ---- taking a pending work back -------------------------------------- */
+
+static bool steal_from_timer(struct delayed_work *dwork)
 {
-	if (!(work->__flags & WORK_PENDING))
-		return false;
-	if (work->__flags & WORK_ON_TIMER)
-		timer_remove(to_delayed_work(work));
+	struct workqueue_struct *wq = NULL;
+
+	pthread_mutex_lock(&timer_lock);
+	if (dwork->__on_timer) {
+		wq = dwork->work.__wq;
+		timer_unlink(dwork);
+		timer_count(wq, -1);
+	}
+	pthread_mutex_unlock(&timer_lock);
+	return wq != NULL;
+}
+
+static bool steal_from_worklist(struct workqueue_struct *wq,
+				struct work_struct *work)
+{
+	bool found;
+
+	pthread_mutex_lock(&wq->lock);
+	take_inbox(wq);
+	found = work_listed_on(wq, work);
+	if (found) {
+		worklist_del(work);
+		wake_waiters(wq);
+	}
+	pthread_mutex_unlock(&wq->lock);
+	return found;
+}
+
+static void grab_backoff(unsigned int *tries)
+{
+	struct timespec ts = { 0, 1000000 };
+
+	if (++*tries < 100)
+		sched_yield();
 	else
-		fifo_remove(work->__wq, work);
-	work->__flags &= ~WORK_PENDING;
-	return true;
+		nanosleep(&ts, NULL);
+}
+
+/*
+ * Make the caller the owner of @work's pending bit: steal it from the
+ * timer (@is_dwork) or a worklist if @work is pending, set it if not.
+ * Until the caller clears it, queueing @work fails.
+ *
+ * Return: true if @work was pending.
+ */
+static bool grab_pending(struct work_struct *work, bool is_dwork)
+{
+	unsigned int tries = 0;
+
+	for (;;) {
+		struct workqueue_struct *wq;
+
+		if (work_claim_pending(work))
+			return false;
+		if (is_dwork && steal_from_timer(to_delayed_work(work)))
+			return true;
+		wq = READ_ONCE(work->__wq);
+		if (wq && steal_from_worklist(wq, work))
+			return true;
+		/*
+		 * Pending on no list: another thread is between setting the
+		 * bit and pushing, or a cancel holds it while it waits.
+		 */
+		grab_backoff(&tries);
+	}
 }
 
 /**
@@ -438,7 +962,9 @@ static bool grab_pending(struct work_struct *work)
  * @dwork: the delayed work
  * @delay: jiffies from now; 0 queues at once
  *
- * Unlike queue_delayed_work(), re-arms @dwork if it is already pending.
+ * Unlike queue_delayed_work(), re-arms @dwork if it is already pending,
+ * on the timer or queued.  Returns as the kernel's does, not as
+ * queue_delayed_work(): see Documentation/core-api/workqueue.rst.
  *
  * Context: any thread, including a work function.
  * Return: true if @dwork was pending and has been re-armed, false if it
@@ -447,52 +973,13 @@ static bool grab_pending(struct work_struct *work)
 bool mod_delayed_work(struct workqueue_struct *wq,
 		      struct delayed_work *dwork, unsigned long delay)
 {
-	bool was_pending;
+	bool was_pending = grab_pending(&dwork->work, true);
 
-	pthread_mutex_lock(&wq_lock);
-	was_pending = grab_pending(&dwork->work);
-	arm_delayed_work(wq, dwork, delay);
-	pthread_mutex_unlock(&wq_lock);
+	__queue_delayed_work(wq, dwork, delay);
 	return was_pending;
 }
 
 /* ---- flushing and cancelling ----------------------------------------- */
-
-/* Is @work, queued or running with a sequence up to @seq, unfinished? */
-static bool work_busy_upto(struct work_struct *work, unsigned long seq)
-{
-	struct workqueue_struct *wq = work->__wq;
-	int i;
-
-	if ((work->__flags & WORK_PENDING) && !(work->__flags & WORK_ON_TIMER) &&
-	    work->__seq <= seq)
-		return true;
-	for (i = 0; i < wq->max_active; i++) {
-		struct worker *w = &wq->workers[i];
-
-		if (w != current_worker && w->current_work == work &&
-		    w->current_seq <= seq)
-			return true;
-	}
-	return false;
-}
-
-static bool __flush_work(struct work_struct *work)
-{
-	struct workqueue_struct *wq = work->__wq;
-	bool waited = false;
-	unsigned long seq;
-
-	if (!wq)
-		return false;
-	seq = wq->seq;
-	kick_workqueue(wq);
-	while (work_busy_upto(work, seq)) {
-		waited = true;
-		pthread_cond_wait(&wq->done, &wq_lock);
-	}
-	return waited;
-}
 
 /**
  * flush_work() - wait for the last queueing of a work to finish
@@ -503,11 +990,17 @@ static bool __flush_work(struct work_struct *work)
  */
 bool flush_work(struct work_struct *work)
 {
+	struct workqueue_struct *wq = READ_ONCE(work->__wq);
+	struct wq_waiter w = { .what = WAIT_WORK_UPTO, .work = work };
 	bool waited;
 
-	pthread_mutex_lock(&wq_lock);
-	waited = __flush_work(work);
-	pthread_mutex_unlock(&wq_lock);
+	if (!wq)
+		return false;
+	pthread_mutex_lock(&wq->lock);
+	take_inbox(wq);
+	w.seq = wq->seq;
+	waited = wq_wait(wq, &w);
+	pthread_mutex_unlock(&wq->lock);
 	return waited;
 }
 
@@ -518,33 +1011,46 @@ bool flush_work(struct work_struct *work)
  * A work still waiting for its timer is queued at once.
  *
  * Context: any thread but @dwork's own worker.
- * Return: true if it had to wait, false if @dwork was idle.
+ * Return: true if it had to wait (or @dwork was armed), false if @dwork
+ * was idle.
  */
 bool flush_delayed_work(struct delayed_work *dwork)
 {
-	struct work_struct *work = &dwork->work;
-	bool waited;
+	bool armed;
 
-	pthread_mutex_lock(&wq_lock);
-	if (work->__flags & WORK_ON_TIMER) {
-		struct workqueue_struct *wq = dwork->__timer_wq;
+	pthread_mutex_lock(&timer_lock);
+	armed = dwork->__on_timer;
+	if (armed)
+		timer_fire(dwork);
+	pthread_mutex_unlock(&timer_lock);
+	/* armed counts as waited even when a worker was quicker than us */
+	return flush_work(&dwork->work) || armed;
+}
 
-		timer_remove(dwork);
-		insert_work(wq, work);
+static bool __cancel_work_sync(struct work_struct *work, bool is_dwork)
+{
+	bool was_pending = grab_pending(work, is_dwork);
+	struct workqueue_struct *wq = READ_ONCE(work->__wq);
+	struct wq_waiter w = { .what = WAIT_WORK_RUNNING, .work = work };
+
+	if (wq) {
+		pthread_mutex_lock(&wq->lock);
+		wq_wait(wq, &w);
+		pthread_mutex_unlock(&wq->lock);
 	}
-	waited = __flush_work(work);
-	pthread_mutex_unlock(&wq_lock);
-	return waited;
+	__atomic_fetch_and(&work->__data, ~WORK_STRUCT_PENDING,
+			   __ATOMIC_RELEASE);
+	return was_pending;
 }
 
 /**
  * cancel_work_sync() - cancel a work and wait for it to stop running
  * @work: the work item
  *
- * On return @work is neither pending nor running (unless it is queued
- * again concurrently by another thread).  A work that re-queues itself
- * is caught: the loop takes each new queueing off again.  Called from
- * @work's own function it only takes a pending instance off the queue.
+ * On return @work is neither pending nor running.  While it waits for a
+ * running instance, queueing @work fails (returns false), so a work that
+ * re-queues itself is stopped too.  Called from @work's own function it
+ * only takes a pending instance off its queue.
  *
  * Context: any thread; must not be called from another work of the
  * same workqueue if that could wait for the caller (as in the kernel).
@@ -552,20 +1058,7 @@ bool flush_delayed_work(struct delayed_work *dwork)
  */
 bool cancel_work_sync(struct work_struct *work)
 {
-	bool was_pending = false;
-
-	pthread_mutex_lock(&wq_lock);
-	for (;;) {
-		struct workqueue_struct *wq = work->__wq;
-
-		if (grab_pending(work))
-			was_pending = true;
-		if (!wq || !work_running_on(wq, work, current_worker))
-			break;
-		pthread_cond_wait(&wq->done, &wq_lock);
-	}
-	pthread_mutex_unlock(&wq_lock);
-	return was_pending;
+	return __cancel_work_sync(work, false);
 }
 
 /**
@@ -579,23 +1072,7 @@ bool cancel_work_sync(struct work_struct *work)
  */
 bool cancel_delayed_work_sync(struct delayed_work *dwork)
 {
-	return cancel_work_sync(&dwork->work);
-}
-
-static bool wq_busy_upto(struct workqueue_struct *wq, unsigned long seq)
-{
-	int i;
-
-	if (wq->head && wq->head->__seq <= seq)
-		return true;
-	for (i = 0; i < wq->max_active; i++) {
-		struct worker *w = &wq->workers[i];
-
-		if (w != current_worker && w->current_work &&
-		    w->current_seq <= seq)
-			return true;
-	}
-	return false;
+	return __cancel_work_sync(&dwork->work, true);
 }
 
 /**
@@ -609,22 +1086,23 @@ static bool wq_busy_upto(struct workqueue_struct *wq, unsigned long seq)
  */
 void flush_workqueue(struct workqueue_struct *wq)
 {
-	unsigned long seq;
+	struct wq_waiter w = { .what = WAIT_QUEUE_UPTO };
 
-	pthread_mutex_lock(&wq_lock);
-	seq = wq->seq;
-	kick_workqueue(wq);
-	while (wq_busy_upto(wq, seq))
-		pthread_cond_wait(&wq->done, &wq_lock);
-	pthread_mutex_unlock(&wq_lock);
+	pthread_mutex_lock(&wq->lock);
+	take_inbox(wq);
+	w.seq = wq->seq;
+	wq_wait(wq, &w);
+	pthread_mutex_unlock(&wq->lock);
 }
 
-/* Under wq_lock: wait until nothing is queued, armed or running. */
+/* Wait until nothing is queued, armed or running; under wq->lock. */
 static void __drain_workqueue(struct workqueue_struct *wq)
 {
-	kick_workqueue(wq);
-	while (wq->nr_timers || wq_busy_upto(wq, ~0ul))
-		pthread_cond_wait(&wq->done, &wq_lock);
+	struct wq_waiter w = { .what = WAIT_QUEUE_EMPTY };
+
+	do
+		take_inbox(wq);
+	while (wq_wait(wq, &w));
 }
 
 /**
@@ -639,9 +1117,10 @@ static void __drain_workqueue(struct workqueue_struct *wq)
  */
 void drain_workqueue(struct workqueue_struct *wq)
 {
-	pthread_mutex_lock(&wq_lock);
+	kick_timer();
+	pthread_mutex_lock(&wq->lock);
 	__drain_workqueue(wq);
-	pthread_mutex_unlock(&wq_lock);
+	pthread_mutex_unlock(&wq->lock);
 }
 
 /* ---- creation and destruction ---------------------------------------- */
@@ -650,26 +1129,31 @@ static struct workqueue_struct *__alloc_workqueue(const char *fmt, va_list ap,
 						  int max_active)
 {
 	struct workqueue_struct *wq;
+	size_t size;
 
 	if (max_active <= 0)
 		max_active = WQ_DFL_ACTIVE;
 	if (max_active > WQ_MAX_ACTIVE)
 		max_active = WQ_MAX_ACTIVE;
 
-	wq = calloc(1, sizeof(*wq));
+	size = (sizeof(*wq) + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
+	wq = aligned_alloc(CACHELINE, size);
 	if (!wq)
 		return NULL;
+	memset(wq, 0, size);
 	wq->workers = calloc((size_t)max_active, sizeof(*wq->workers));
 	if (!wq->workers)
 		goto free_wq;
 	wq->max_active = max_active;
+	wq->worklist.__next = &wq->worklist;
+	wq->worklist.__prev = &wq->worklist;
 	vsnprintf(wq->name, sizeof(wq->name), fmt, ap);
-	pthread_cond_init(&wq->more_work, NULL);
-	pthread_cond_init(&wq->done, NULL);
+	pthread_mutex_init(&wq->lock, NULL);
+	pthread_once(&worker_key_once, worker_key_init);
 
-	pthread_mutex_lock(&wq_lock);
+	pthread_mutex_lock(&wq_list_lock);
 	list_add_tail(&wq->node, &all_workqueues);
-	pthread_mutex_unlock(&wq_lock);
+	pthread_mutex_unlock(&wq_list_lock);
 	return wq;
 
 free_wq:
@@ -731,22 +1215,32 @@ struct workqueue_struct *alloc_ordered_workqueue(const char *fmt,
  */
 void destroy_workqueue(struct workqueue_struct *wq)
 {
+	struct worker *woken = NULL;
 	int i;
 
 	if (!wq)
 		return;
-	pthread_mutex_lock(&wq_lock);
-	__drain_workqueue(wq);
-	wq->dying = true;
-	pthread_cond_broadcast(&wq->more_work);
+	drain_workqueue(wq);
+	pthread_mutex_lock(&wq_list_lock);
 	list_del_init(&wq->node);
-	pthread_mutex_unlock(&wq_lock);
+	pthread_mutex_unlock(&wq_list_lock);
+
+	pthread_mutex_lock(&wq->lock);
+	WRITE_ONCE(wq->dying, true);
+	while (wq->idle_workers) {
+		struct worker *worker = unidle_worker(wq);
+
+		worker->idle_next = woken;
+		woken = worker;
+	}
+	pthread_mutex_unlock(&wq->lock);
+	for (; woken; woken = woken->idle_next)
+		futex_wake(&woken->sleeping);
 
 	for (i = 0; i < wq->max_active; i++)
 		if (wq->workers[i].started)
 			pthread_join(wq->workers[i].thread, NULL);
-	pthread_cond_destroy(&wq->more_work);
-	pthread_cond_destroy(&wq->done);
+	pthread_mutex_destroy(&wq->lock);
 	free(wq->workers);
 	free(wq);
 }
@@ -755,45 +1249,94 @@ void destroy_workqueue(struct workqueue_struct *wq)
 
 static void wq_atfork_prepare(void)
 {
-	pthread_mutex_lock(&wq_lock);
+	struct workqueue_struct *wq;
+
+	pthread_mutex_lock(&wq_list_lock);
+	pthread_mutex_lock(&timer_lock);
+	list_for_each_entry(wq, &all_workqueues, node)
+		pthread_mutex_lock(&wq->lock);
 }
 
 static void wq_atfork_parent(void)
 {
-	pthread_mutex_unlock(&wq_lock);
+	struct workqueue_struct *wq;
+
+	list_for_each_entry(wq, &all_workqueues, node)
+		pthread_mutex_unlock(&wq->lock);
+	pthread_mutex_unlock(&timer_lock);
+	pthread_mutex_unlock(&wq_list_lock);
+}
+
+static void restamp_pending(struct work_struct *work)
+{
+	WRITE_ONCE(work->__data, work_gen | WORK_STRUCT_PENDING);
 }
 
 /*
- * Only the forking thread exists in the child: forget every worker and
- * the timer thread, and re-create the lock and the condition variables
- * that their waits may have left in any state.  wq_lock was taken by
- * the prepare handler on this very thread, so it is released, not
- * re-created.
+ * The child of fork(): only the forking thread exists.  It may be a
+ * worker (a work function called fork()), which keeps its place.
  */
+static void wq_atfork_child_wq(struct workqueue_struct *wq)
+{
+	struct work_struct *work;
+	int i;
+
+	take_inbox(wq);
+	for (work = wq->worklist.__next; work != &wq->worklist;
+	     work = work->__next)
+		restamp_pending(work);
+	wq->waiters = NULL;
+	wq->idle_workers = NULL;
+	wq->nr_idle = 0;
+	wq->nr_workers = 0;
+	for (i = 0; i < wq->max_active; i++) {
+		struct worker *w = &wq->workers[i];
+
+		w->idle_next = NULL;
+		w->sleeping = 0;
+		if (w == current_worker) {
+			wq->nr_workers++;
+			continue;
+		}
+		w->started = false;
+		w->current_work = NULL;
+		w->current_func = NULL;
+	}
+	/* work queued before the fork runs in the child as well */
+	kick_if_stalled(wq);
+}
+
 static void wq_atfork_child(void)
 {
 	struct workqueue_struct *wq;
-	int i;
+	struct delayed_work *dwork;
 
+	WRITE_ONCE(work_gen, work_gen + WORK_GEN_STEP);
 	init_cond_monotonic(&timer_cond);
 	timer_started = false;
+	for (dwork = timer_head; dwork; dwork = dwork->__timer_next)
+		restamp_pending(&dwork->work);
 	list_for_each_entry(wq, &all_workqueues, node) {
-		pthread_cond_init(&wq->more_work, NULL);
-		pthread_cond_init(&wq->done, NULL);
-		wq->nr_workers = 0;
-		wq->nr_idle = 0;
-		for (i = 0; i < wq->max_active; i++) {
-			wq->workers[i].started = false;
-			wq->workers[i].current_work = NULL;
-		}
+		wq_atfork_child_wq(wq);
+		pthread_mutex_unlock(&wq->lock);
 	}
-	current_worker = NULL;
-	pthread_mutex_unlock(&wq_lock);
+	/* armed delayed works fire in the child too */
+	if (timer_head)
+		start_timer();
+	pthread_mutex_unlock(&timer_lock);
+	pthread_mutex_unlock(&wq_list_lock);
 }
 
-static __constructor void workqueue_init(void)
+/*
+ * Before the constructors of default priority, so that other parts of
+ * the library may queue work from theirs.
+ */
+static __attribute__((__constructor__(110))) void workqueue_init(void)
 {
 	init_cond_monotonic(&timer_cond);
+	if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
+		idle_spins = WQ_IDLE_SPINS;
+	pthread_once(&worker_key_once, worker_key_init);
 	pthread_atfork(wq_atfork_prepare, wq_atfork_parent, wq_atfork_child);
 	system_wq = alloc_workqueue("events", 0, 0);
 	system_unbound_wq = alloc_workqueue("events_unbound", WQ_UNBOUND, 0);

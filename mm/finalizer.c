@@ -146,9 +146,29 @@ static pthread_cond_t fin_wd_cond = PTHREAD_COND_INITIALIZER;
 static struct fin_chunk *fifo_head, *fifo_tail;	/* under fin_lock */
 static struct fin_collect collect;		/* the reclaim thread's */
 static unsigned long fin_queued;		/* under fin_lock */
-static unsigned long fin_started, fin_done;	/* written by the worker */
+/* written by the worker: a cache line of their own */
+static unsigned long fin_started __aligned(CACHE_LINE_SIZE);
+static unsigned long fin_done;
 static unsigned long fin_wake_at = ~0UL;	/* under fin_lock */
-static unsigned long fin_dying;			/* atomic */
+
+/*
+ * Objects marked DYING and not yet queued: each freeing thread counts its
+ * marks in its own fin_thread (no shared cache line on the free path); the
+ * RCU reclaim side counts the objects that left DYING (under its
+ * reclaim_mutex).  See dying_objects().
+ */
+struct fin_thread {
+	unsigned long marked;		/* written by the owner only */
+	bool registered;		/* on fin_threads */
+	struct list_head node;		/* under fin_lock */
+};
+
+static __thread struct fin_thread fin_self __initial_exec;
+static LIST_HEAD(fin_threads);
+static unsigned long marked_by_gone_threads;	/* under fin_lock */
+static unsigned long unmarked;			/* under reclaim_mutex */
+static pthread_key_t fin_thread_key;
+static bool fin_ready;
 
 /* the worker's current chunk, for pthread_exit() and fork() */
 static struct fin_chunk *worker_chunk;
@@ -159,7 +179,6 @@ static uint64_t running_since;			/* cycle counter */
 
 static struct workqueue_struct *fin_wq;
 static struct work_struct fin_work;
-static bool fin_wq_stale;			/* after fork(), in the child */
 static bool watchdog_started;
 static bool watchdog_asleep;
 static __thread bool on_finalizer_thread;
@@ -209,9 +228,12 @@ static uint64_t cycles_to_ns(uint64_t c)
 	return (uint64_t)((double)c * (double)dn / (double)dc);
 }
 
+/* Milliseconds since @then; 0 when another CPU's counter is a little behind. */
 static uint64_t cycles_since_ms(uint64_t then)
 {
-	return cycles_to_ns(cycles() - then) / 1000000;
+	int64_t d = (int64_t)(cycles() - then);
+
+	return d > 0 ? cycles_to_ns((uint64_t)d) / 1000000 : 0;
 }
 
 /* ------------------------------------------------------------- slots */
@@ -314,10 +336,8 @@ static struct fin_slot *alloc_slots(struct fin_ref *r)
  */
 void finalizer_slab_release(struct slab *slab)
 {
-	if (slab->meta) {
-		kfree(slab->meta);
-		slab->meta = NULL;
-	}
+	kfree(slab->meta);
+	slab->meta = NULL;
 }
 
 /* The finalizer in @slot once no kmem_set_finalizer() is half done. */
@@ -383,37 +403,62 @@ static void run_cleanups(struct fin_slot *slot)
 		next = c->next;
 		/* a stop that raced with take_cleanups() wins: it held the lock */
 		if (!READ_ONCE(c->stopped)) {
-			__atomic_fetch_add(&fin_stats.cleanups_queued, 1,
-					   __ATOMIC_RELAXED);
+			WRITE_ONCE(fin_stats.cleanups_queued,
+				   fin_stats.cleanups_queued + 1);
 			c->fn(c->arg);
-			__atomic_fetch_add(&fin_stats.cleanups_executed, 1,
-					   __ATOMIC_RELAXED);
+			WRITE_ONCE(fin_stats.cleanups_executed,
+				   fin_stats.cleanups_executed + 1);
 		}
 		kfree(c);
 	}
 }
 
-/* The worker finished an object: publish it, wake waiters that asked. */
+static void wake_waiters(void)
+{
+	pthread_mutex_lock(&fin_lock);
+	fin_wake_at = ~0UL;
+	pthread_cond_broadcast(&fin_done_cond);
+	pthread_mutex_unlock(&fin_lock);
+}
+
+/*
+ * The worker finished an object: publish it, and wake waiters whose
+ * target it reached.  A plain load of fin_wake_at here may miss a waiter
+ * that is just arriving; object_done_fenced() at the end of every chunk
+ * does not (store, fence, load, pairing with wait_for_done()), and the
+ * waiter re-checks on a timeout meanwhile.  A fence per object would cost
+ * more than a trivial finalizer.
+ */
 static void object_done(void)
 {
 	unsigned long done = fin_done + 1;
 
-	/* store, then load: see wait_for_done() */
+	WRITE_ONCE(fin_done, done);
+	if (unlikely(READ_ONCE(fin_wake_at) <= done))
+		wake_waiters();
+}
+
+static void object_done_fenced(void)
+{
+	unsigned long done = READ_ONCE(fin_done);
+
+	/*
+	 * A sequentially consistent store, then load: with the store, then
+	 * load of wait_for_done(), one of the two sees the other's value.
+	 */
 	__atomic_store_n(&fin_done, done, __ATOMIC_SEQ_CST);
-	if (unlikely(__atomic_load_n(&fin_wake_at, __ATOMIC_SEQ_CST) <= done)) {
-		pthread_mutex_lock(&fin_lock);
-		fin_wake_at = ~0UL;
-		pthread_cond_broadcast(&fin_done_cond);
-		pthread_mutex_unlock(&fin_lock);
-	}
+	if (__atomic_load_n(&fin_wake_at, __ATOMIC_SEQ_CST) <= done)
+		wake_waiters();
 }
 
 /* After the finalizer: cleanups, then the memory goes back. */
 static void finish_object(void *obj, struct fin_ref *r)
 {
 	if (r->slot) {
-		if (READ_ONCE(r->slot->cleanups))
+		if (READ_ONCE(r->slot->cleanups)) {
 			run_cleanups(r->slot);
+			WRITE_ONCE(running_since, cycles());
+		}
 		WRITE_ONCE(r->slot->fn, NULL);
 		r->slot->arg = NULL;
 		/* the slot is clean before the object can be allocated again */
@@ -429,7 +474,6 @@ static void finalize_object(void *obj)
 	kmem_finalizer_t fn = NULL;
 	struct fin_ref r;
 	void *arg = NULL;
-	uint64_t took;
 
 	ref_init(&r, slab->cache, slab, obj);
 	if (r.slot)
@@ -439,18 +483,22 @@ static void finalize_object(void *obj)
 		fn = smp_load_acquire(&r.s->finalizer);
 		arg = READ_ONCE(r.s->finalizer_arg);
 	}
+	/* running_since was stamped when the previous object was done */
 	WRITE_ONCE(running_obj, obj);
 	WRITE_ONCE(running_fn, fn);
-	WRITE_ONCE(running_since, cycles());
-	/* publishes the three above to the watchdog */
+	/* publishes the above to the watchdog */
 	smp_store_release(&fin_started, fin_started + 1);
 	if (fn) {
+		uint64_t now, took;
+
 		fn(obj, arg);
-		took = cycles() - running_since;
+		now = cycles();
+		took = now - running_since;
+		WRITE_ONCE(running_since, now);
 		if (took > longest_cycles)
 			WRITE_ONCE(longest_cycles, took);
-		__atomic_fetch_add(&fin_stats.finalizers_executed, 1,
-				   __ATOMIC_RELAXED);
+		WRITE_ONCE(fin_stats.finalizers_executed,
+			   fin_stats.finalizers_executed + 1);
 	}
 	WRITE_ONCE(running_fn, NULL);
 	finish_object(obj, &r);
@@ -503,11 +551,13 @@ static void finalizer_worker_exited(void *unused)
 	fprintf(stderr,
 		"kslab: finalizer %s() called pthread_exit() on object %p; a new kslab-finalizer worker takes over the queue\n",
 		name, obj);
-	__atomic_fetch_add(&fin_stats.worker_restarts, 1, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&fin_stats.finalizers_executed, 1, __ATOMIC_RELAXED);
+	WRITE_ONCE(fin_stats.worker_restarts, fin_stats.worker_restarts + 1);
+	WRITE_ONCE(fin_stats.finalizers_executed,
+		   fin_stats.finalizers_executed + 1);
 	WRITE_ONCE(running_fn, NULL);
 	ref_init(&r, virt_to_slab(obj)->cache, virt_to_slab(obj), obj);
 	finish_object(obj, &r);
+	object_done_fenced();
 	worker_chunk = NULL;
 	on_finalizer_thread = false;
 	if (c)
@@ -547,6 +597,12 @@ static void finalizer_drain(struct work_struct *work)
 	while ((c = fifo_pop())) {
 		unsigned long i;
 
+		/*
+		 * One cycle-counter read per object: a finalizer's run ends
+		 * where the next one's starts (the time between is the
+		 * worker's few instructions).
+		 */
+		WRITE_ONCE(running_since, cycles());
 		for (i = 0; i < c->nr; i++) {
 			WRITE_ONCE(worker_index, i);
 			finalize_object(c->objs[i]);
@@ -554,6 +610,7 @@ static void finalizer_drain(struct work_struct *work)
 		pthread_mutex_lock(&fin_lock);
 		worker_chunk = NULL;
 		pthread_mutex_unlock(&fin_lock);
+		object_done_fenced();
 		kfree(c);
 	}
 	pthread_cleanup_pop(0);
@@ -562,22 +619,23 @@ static void finalizer_drain(struct work_struct *work)
 
 /* ------------------------------------------------------------ watchdog */
 
-static void report_lockup(uint64_t ms, unsigned long behind)
+static void report_lockup(kmem_finalizer_t fn, void *obj, uint64_t ms,
+			  unsigned long behind)
 {
-	void *obj = READ_ONCE(running_obj);
 	struct slab *slab = virt_to_slab(obj);
 	const char *cache = "kmalloc-large";
-	char name[128];
+	char name[128] = "(a cleanup of the object)";
 
 	if (slab && slab->cache)
 		cache = slab->cache->name;
-	symbol_name((const void *)READ_ONCE(running_fn), name, sizeof(name));
+	if (fn)
+		symbol_name((const void *)fn, name, sizeof(name));
 	fprintf(stderr,
 		"kslab: BUG: finalizer lockup: %s() running for %llu ms on object %p (cache %s), %lu queued behind it\n",
 		name, (unsigned long long)ms, obj, cache, behind);
 	fprintf(stderr,
 		"kslab: a finalizer holds up every finalizer behind it; hand long work to queue_work(system_unbound_wq, ...)\n");
-	__atomic_fetch_add(&fin_stats.lockups, 1, __ATOMIC_RELAXED);
+	WRITE_ONCE(fin_stats.lockups, fin_stats.lockups + 1);
 }
 
 struct growth {
@@ -601,11 +659,52 @@ static void check_growth(struct growth *g, unsigned long len)
 		len, g->rising);
 }
 
+/* Objects freed and waiting for their grace period.  Context: fin_lock held. */
+static unsigned long dying_objects(void)
+{
+	unsigned long marked = marked_by_gone_threads;
+	struct fin_thread *ft;
+
+	list_for_each_entry(ft, &fin_threads, node)
+		marked += READ_ONCE(ft->marked);
+	return marked - READ_ONCE(unmarked);
+}
+
 /* Context: fin_lock held. */
 static bool nothing_pending(void)
 {
-	return fin_queued == READ_ONCE(fin_done) &&
-	       !__atomic_load_n(&fin_dying, __ATOMIC_RELAXED);
+	return fin_queued == READ_ONCE(fin_done) && !dying_objects();
+}
+
+static void fin_thread_exit(void *arg)
+{
+	struct fin_thread *ft = arg;
+
+	pthread_mutex_lock(&fin_lock);
+	marked_by_gone_threads += ft->marked;
+	ft->marked = 0;
+	list_del_init(&ft->node);
+	ft->registered = false;
+	pthread_mutex_unlock(&fin_lock);
+}
+
+static noinline void register_fin_thread(struct fin_thread *ft)
+{
+	pthread_mutex_lock(&fin_lock);
+	list_add(&ft->node, &fin_threads);
+	ft->registered = true;
+	pthread_mutex_unlock(&fin_lock);
+	pthread_setspecific(fin_thread_key, ft);
+}
+
+/* One more object of this thread's is DYING. */
+static __always_inline void count_marked(void)
+{
+	struct fin_thread *ft = &fin_self;
+
+	if (unlikely(!ft->registered))
+		register_fin_thread(ft);
+	WRITE_ONCE(ft->marked, ft->marked + 1);
 }
 
 static void timed_wait(pthread_cond_t *cond, uint64_t deadline_ns)
@@ -632,6 +731,9 @@ static void *finalizer_watchdog(void *unused)
 	pthread_mutex_lock(&fin_lock);
 	for (;;) {
 		unsigned long started, done;
+		kmem_finalizer_t fn;
+		void *obj;
+		uint64_t ms;
 
 		if (nothing_pending()) {
 			watchdog_asleep = true;
@@ -640,17 +742,26 @@ static void *finalizer_watchdog(void *unused)
 			continue;
 		}
 		timed_wait(&fin_wd_cond, now_ns() + tick_ms * 1000000ULL);
+		/* pairs with the release in finalize_object() */
 		started = smp_load_acquire(&fin_started);
 		done = READ_ONCE(fin_done);
 		check_growth(&growth, fin_queued - started);
-		/* running_since is that of finalizer number started, or younger */
 		if (started == done || started == reported)
 			continue;
-		if (cycles_since_ms(READ_ONCE(running_since)) < watchdog_ms)
+		fn = READ_ONCE(running_fn);
+		obj = READ_ONCE(running_obj);
+		ms = cycles_since_ms(READ_ONCE(running_since));
+		if (ms < watchdog_ms)
+			continue;
+		/*
+		 * All three belong to finalizer number started if it still
+		 * runs; the acquire pairs with the release in finalize_object().
+		 */
+		if (smp_load_acquire(&fin_started) != started ||
+		    READ_ONCE(fin_done) != done)
 			continue;
 		reported = started;
-		report_lockup(cycles_since_ms(READ_ONCE(running_since)),
-			      fin_queued - started);
+		report_lockup(fn, obj, ms, fin_queued - started);
 	}
 	return NULL;
 }
@@ -694,16 +805,21 @@ static void fin_init_once(void)
 	exit_wait_ms = kslab_option(OPT_FINALIZE_AT_EXIT);
 	init_cond(&fin_done_cond);
 	init_cond(&fin_wd_cond);
+	pthread_key_create(&fin_thread_key, fin_thread_exit);
 	INIT_WORK(&fin_work, finalizer_drain);
 	fin_wq = alloc_ordered_workqueue("kslab_finalizer", 0);
 	if (!fin_wq)
 		slab_warn("cannot create the kslab_finalizer workqueue; finalizers will not run");
 	atexit(finalizer_exit);
+	/* publishes the above to fin_init() without pthread_once() */
+	smp_store_release(&fin_ready, true);
 }
 
-static void fin_init(void)
+static __always_inline void fin_init(void)
 {
-	pthread_once(&fin_once, fin_init_once);
+	/* pairs with the release at the end of fin_init_once() */
+	if (unlikely(!smp_load_acquire(&fin_ready)))
+		pthread_once(&fin_once, fin_init_once);
 }
 
 /**
@@ -721,14 +837,6 @@ void finalizer_kick(void)
 		start_watchdog();
 		if (watchdog_asleep)
 			pthread_cond_signal(&fin_wd_cond);
-	}
-	if (fin_wq_stale) {
-		/* the parent's workers are gone; start over in this child */
-		fin_wq_stale = false;
-		pthread_mutex_unlock(&fin_lock);
-		INIT_WORK(&fin_work, finalizer_drain);
-		fin_wq = alloc_ordered_workqueue("kslab_finalizer", 0);
-		pthread_mutex_lock(&fin_lock);
 	}
 	pthread_mutex_unlock(&fin_lock);
 	if (work && fin_wq)
@@ -752,7 +860,6 @@ void finalizer_kick(void)
 enum fin_mark finalizer_mark_dying(struct kmem_cache *s, struct slab *slab,
 				   void *obj, const char *caller)
 {
-	unsigned long live = FIN_LIVE;
 	struct fin_ref r;
 
 	ref_init(&r, s, slab, obj);
@@ -762,17 +869,16 @@ enum fin_mark finalizer_mark_dying(struct kmem_cache *s, struct slab *slab,
 	}
 	if (!ref_needs_finalizing(&r))
 		return FIN_NONE;
-	/* a cache finalizer's object gets a slot, for its state */
-	if (alloc_slots(&r) &&
-	    !__atomic_compare_exchange_n(&r.slot->state, &live, FIN_DYING,
-					 false, __ATOMIC_RELAXED,
-					 __ATOMIC_RELAXED)) {
-		report_double_free(obj, caller, &r);
-		return FIN_DOUBLE;
-	}
-	if (r.slot)
-		__atomic_fetch_add(&fin_dying, 1, __ATOMIC_RELAXED);
 	fin_init();
+	/*
+	 * A cache finalizer's object gets a slot, for its state.  Two frees
+	 * racing on one object may both get here: double frees are caught
+	 * when they come one after the other, as everywhere in kslab.
+	 */
+	if (alloc_slots(&r)) {
+		WRITE_ONCE(r.slot->state, FIN_DYING);
+		count_marked();
+	}
 	return FIN_TAKEN;
 }
 
@@ -858,21 +964,19 @@ void slab_free_after_gp(void *obj, struct fin_collect *fc)
 		/* the finalizer was cleared after the free */
 		if (old == FIN_DYING) {
 			WRITE_ONCE(r.slot->state, FIN_LIVE);
-			__atomic_fetch_sub(&fin_dying, 1, __ATOMIC_RELAXED);
+			WRITE_ONCE(unmarked, unmarked + 1);
 		}
 		kfree(obj);
 		return;
 	}
-	if (r.slot) {
-		old = __atomic_exchange_n(&r.slot->state, FIN_QUEUED,
-					  __ATOMIC_RELAXED);
-		if (old == FIN_QUEUED) {
-			report_double_free(obj, "kfree_rcu", &r);
-			return;
-		}
+	if (old == FIN_QUEUED) {
+		report_double_free(obj, "kfree_rcu", &r);
+		return;
 	}
+	if (r.slot)
+		WRITE_ONCE(r.slot->state, FIN_QUEUED);
 	if (old == FIN_DYING)
-		__atomic_fetch_sub(&fin_dying, 1, __ATOMIC_RELAXED);
+		WRITE_ONCE(unmarked, unmarked + 1);
 	if (!collect_add(fc, obj)) {
 		slab_warn("no memory to queue the finalizer of %p; the object is leaked",
 			  obj);
@@ -986,6 +1090,7 @@ int kmem_cache_set_finalizer(struct kmem_cache *s, kmem_finalizer_t fn,
 	}
 	WRITE_ONCE(s->finalizer_arg, arg);
 	WRITE_ONCE(s->finalizers_used, true);
+	/* the argument before the function: pairs with finalize_object() */
 	smp_store_release(&s->finalizer, fn);
 	pthread_mutex_unlock(&fin_lock);
 	return 0;
@@ -1106,6 +1211,17 @@ void kmem_cleanup_stop(struct kmem_cleanup *handle)
  * Return: 0 when reached, -ETIMEDOUT when the deadline passed, -EAGAIN
  * when patience ran out.
  */
+/* A finalizer is running, and has been for @ms or longer. */
+static bool finalizer_stuck(unsigned long ms)
+{
+	if (!READ_ONCE(running_fn))
+		return false;
+	/* pairs with the release in finalize_object() */
+	if (smp_load_acquire(&fin_started) <= READ_ONCE(fin_done))
+		return false;
+	return cycles_since_ms(READ_ONCE(running_since)) >= ms;
+}
+
 static int wait_for_done(unsigned long target, uint64_t deadline_ns,
 			 bool patient)
 {
@@ -1125,9 +1241,7 @@ static int wait_for_done(unsigned long target, uint64_t deadline_ns,
 			ret = -ETIMEDOUT;
 			break;
 		}
-		if (patient && READ_ONCE(running_fn) &&
-		    smp_load_acquire(&fin_started) > READ_ONCE(fin_done) &&
-		    cycles_since_ms(READ_ONCE(running_since)) >= gc_patience_ms) {
+		if (patient && finalizer_stuck(gc_patience_ms)) {
 			ret = -EAGAIN;
 			break;
 		}
@@ -1240,16 +1354,20 @@ void kmem_finalizer_stats(struct kmem_finalizer_stats *st)
 
 	fin_init();
 	pthread_mutex_lock(&fin_lock);
-	*st = fin_stats;
+	/* the worker updates its counters without the lock */
+	st->finalizers_queued = fin_stats.finalizers_queued;
+	st->finalizers_executed = READ_ONCE(fin_stats.finalizers_executed);
+	st->cleanups_queued = READ_ONCE(fin_stats.cleanups_queued);
+	st->cleanups_executed = READ_ONCE(fin_stats.cleanups_executed);
+	st->worker_restarts = READ_ONCE(fin_stats.worker_restarts);
+	st->lockups = READ_ONCE(fin_stats.lockups);
 	queued = fin_queued;
+	/* pairs with the release in finalize_object() */
 	started = smp_load_acquire(&fin_started);
 	done = READ_ONCE(fin_done);
-	st->pending = queued - done +
-		      __atomic_load_n(&fin_dying, __ATOMIC_RELAXED);
+	st->pending = queued - done + dying_objects();
 	st->queue_length = queued - started;
 	pthread_mutex_unlock(&fin_lock);
-	st->finalizers_executed = __atomic_load_n(&fin_stats.finalizers_executed,
-						  __ATOMIC_RELAXED);
 	st->longest_ns = cycles_to_ns(READ_ONCE(longest_cycles));
 }
 
@@ -1286,9 +1404,10 @@ static void finalizer_exit(void)
 		kmem_finalizers_wait(exit_wait_ms);
 	pthread_mutex_lock(&fin_lock);
 	queued = fin_queued;
+	/* pairs with the release in finalize_object() */
 	started = smp_load_acquire(&fin_started);
 	done = READ_ONCE(fin_done);
-	dying = __atomic_load_n(&fin_dying, __ATOMIC_RELAXED);
+	dying = dying_objects();
 	pthread_mutex_unlock(&fin_lock);
 	running = started - done;
 	waiting = queued - started + dying;
@@ -1320,6 +1439,7 @@ void finalizer_atfork_parent(void)
 void finalizer_atfork_child(void)
 {
 	struct fin_chunk *c = worker_chunk;
+	struct fin_thread *ft, *next;
 	unsigned long n = 0;
 
 	if (c) {
@@ -1341,6 +1461,12 @@ void finalizer_atfork_child(void)
 	}
 	for (c = fifo_head; c; c = c->next)
 		n += c->nr;
+	list_for_each_entry_safe(ft, next, &fin_threads, node) {
+		if (ft == &fin_self)
+			continue;
+		marked_by_gone_threads += ft->marked;
+		list_del_init(&ft->node);
+	}
 	worker_chunk = NULL;
 	running_fn = NULL;
 	fin_started = fin_done;
@@ -1349,7 +1475,6 @@ void finalizer_atfork_child(void)
 	watchdog_started = false;
 	watchdog_asleep = false;
 	on_finalizer_thread = false;
-	fin_wq_stale = fin_wq != NULL;
 	init_cond(&fin_done_cond);
 	init_cond(&fin_wd_cond);
 	pthread_mutex_unlock(&cleanup_lock);

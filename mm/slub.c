@@ -155,9 +155,9 @@ static void setup_slab_header(struct kmem_cache *s, struct slab *slab)
 	slab->meta = NULL;
 	INIT_LIST_HEAD(&slab->slab_list);
 	for (i = 0; i < s->map_words; i++)
-		slab->free_map[i] = ~0UL;
+		WRITE_ONCE(slab->free_map[i], ~0UL);
 	if (tail)
-		slab->free_map[s->map_words - 1] = (1UL << tail) - 1;
+		WRITE_ONCE(slab->free_map[s->map_words - 1], (1UL << tail) - 1);
 }
 
 /*
@@ -365,7 +365,7 @@ static unsigned int take_objects(struct kmem_cache *s, void **objs,
 						      s->slot_size;
 				slab->inuse++;
 			}
-			slab->free_map[w] = bits;
+			WRITE_ONCE(slab->free_map[w], bits);
 			if (!bits)
 				w++;
 		}
@@ -400,7 +400,7 @@ static void put_objects(struct kmem_cache *s, void **objs, unsigned int n)
 			if (unlikely(slab->free_map[w] & bit)) {
 				slab_report_bad_free(s, objs[i], "double free");
 			} else {
-				slab->free_map[w] |= bit;
+				WRITE_ONCE(slab->free_map[w], slab->free_map[w] | bit);
 				if (w < slab->first_free)
 					slab->first_free = w;
 				freed++;

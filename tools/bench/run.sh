@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# run.sh: compare kslab with glibc malloc and the peer allocators, and
-# kslab's kfree_rcu() with liburcu's call_rcu() + free().
+# run.sh: compare kslab with glibc malloc and the peer allocators,
+# kslab's kfree_rcu() with liburcu's call_rcu() + free(), kslab's
+# finalizers with Go's, and kslab's ordered workqueue with a naive one.
 #
 # usage: tools/bench/run.sh <path-to-bench-binary>
 #
@@ -21,6 +22,13 @@
 # (glibc malloc, call_rcu() with a callback that frees); they get a table
 # of their own (tools/bench/README says what each row means).
 #
+# The finalizer tests (fin-*) run finalizer_bench (kslab) and
+# finalizer_bench_go (Go's runtime.SetFinalizer, built by `make bench` when
+# go is installed), the workqueue test (wq-ordered) runs wq_bench with
+# --impl=kslab and --impl=naive; all are found beside the bench binary, a
+# missing one is skipped with a message, and they share the table
+# "Finalizers and workqueue".
+#
 # The table sets each kslab figure beside its target; it reports and does
 # not judge the build: the exit status is 0 even when a target is missed,
 # and non-zero only when a bench process crashed, hung or printed no result.
@@ -29,7 +37,8 @@
 #   QUICK=1        smoke run: fewer iterations, one round
 #   ROUNDS=N       rounds (default 3, QUICK 1)
 #   BENCH_TESTS    tests to run (default "hot batch kmalloc xthread memory
-#                  rcu-e2e rcu-gp rcu-load rcu-bound")
+#                  rcu-e2e rcu-gp rcu-load rcu-bound fin-set fin-drain
+#                  wq-ordered")
 #   BENCH_OUT      raw result lines (default results-<date>.txt beside the
 #                  bench binary)
 #   BENCH_LIBDIR   where the peers' shared objects are
@@ -47,8 +56,11 @@ bench=$1
 quick=${QUICK:-0}
 [ "$quick" = 0 ] && quick=
 rounds=${ROUNDS:-$([ -n "$quick" ] && echo 1 || echo 3)}
-tests=${BENCH_TESTS:-hot batch kmalloc xthread memory rcu-e2e rcu-gp rcu-load rcu-bound}
+tests=${BENCH_TESTS:-hot batch kmalloc xthread memory rcu-e2e rcu-gp rcu-load rcu-bound fin-set fin-drain wq-ordered}
 rcu_bench=$(dirname "$bench")/rcu_bench
+fin_bench=$(dirname "$bench")/finalizer_bench
+go_bench=$(dirname "$bench")/finalizer_bench_go
+wq_bench=$(dirname "$bench")/wq_bench
 libdir=${BENCH_LIBDIR:-/usr/lib/$(uname -m)-linux-gnu}
 timeout_s=${BENCH_TIMEOUT:-300}
 out=${BENCH_OUT:-$(dirname "$bench")/results-$(date +%Y%m%d-%H%M%S).txt}
@@ -91,22 +103,62 @@ rcu_args() {
 	esac
 }
 
+# the finalizer benches' arguments (the C and the Go program take the same)
+fin_args() {
+	echo "--test=${1#fin-} ${quick:+--iters 200000 --reps 2}"
+}
+
+# wq_bench's arguments
+wq_args() {
+	echo "${quick:+--iters 200000 --reps 2}"
+}
+
 # rcu-bound is the load test with a small back-pressure bound, so that the
 # updaters reach it: it shows the bound holding, and what holding costs.
 RCU_BOUND=16384
 
 alloc_tests=
 rcu_tests=
+fin_tests=
+wq_tests=
 for test in $tests; do
 	case $test in
 	rcu-e2e|rcu-gp|rcu-load|rcu-bound)	rcu_tests="$rcu_tests $test" ;;
 	rcu-*)	echo "run.sh: unknown RCU test $test" >&2; exit 2 ;;
+	fin-set|fin-drain)	fin_tests="$fin_tests $test" ;;
+	fin-*)	echo "run.sh: unknown finalizer test $test" >&2; exit 2 ;;
+	wq-ordered)	wq_tests="$wq_tests $test" ;;
+	wq-*)	echo "run.sh: unknown workqueue test $test" >&2; exit 2 ;;
 	*)	alloc_tests="$alloc_tests $test" ;;
 	esac
 done
 if [ -n "$rcu_tests" ] && [ ! -x "$rcu_bench" ]; then
 	echo "run.sh: skipping the RCU tests: $rcu_bench not found" >&2
 	rcu_tests=
+fi
+# the finalizer tests: each side runs when its program is there
+fin_sides=
+fin_progs=()
+nogo=
+if [ -n "$fin_tests" ]; then
+	if [ -x "$fin_bench" ]; then
+		fin_sides=kslab
+		fin_progs+=("$fin_bench")
+	else
+		echo "run.sh: skipping kslab's side of the finalizer tests: $fin_bench not found" >&2
+	fi
+	if [ -x "$go_bench" ]; then
+		fin_sides="$fin_sides go"
+		fin_progs+=("$go_bench")
+	else
+		echo "run.sh: skipping Go's side of the finalizer tests: $go_bench not found (make bench builds it when go is installed; Debian: golang-go)" >&2
+		nogo=1
+	fi
+	[ -z "$fin_sides" ] && fin_tests=
+fi
+if [ -n "$wq_tests" ] && [ ! -x "$wq_bench" ]; then
+	echo "run.sh: skipping the workqueue tests: $wq_bench not found" >&2
+	wq_tests=
 fi
 
 errlog=$(mktemp)
@@ -189,6 +241,25 @@ for ((round = 1; round <= rounds; round++)); do
 					--alloc=$side "${args[@]}"
 			done
 		fi
+		echo >&2
+	done
+	for test in $fin_tests; do
+		printf 'round %d/%d %-9s' "$round" "$rounds" "$test" >&2
+		read -r -a args <<< "$(fin_args "$test")"
+		i=0
+		for side in $fin_sides; do
+			run_one "$side" "$test" "" "${fin_progs[$i]}" "${args[@]}"
+			i=$((i + 1))
+		done
+		echo >&2
+	done
+	for test in $wq_tests; do
+		printf 'round %d/%d %-9s' "$round" "$rounds" "$test" >&2
+		read -r -a args <<< "$(wq_args "$test")"
+		for side in kslab naive; do
+			run_one "$side" "$test" "" "$wq_bench" --impl=$side \
+				"${args[@]}"
+		done
 		echo >&2
 	done
 done
@@ -303,7 +374,7 @@ END {
 	echo "xthread: million objects per second moved producer -> consumer;"
 	echo "memory: resident growth over N*64 bytes with N objects live;"
 	echo "mem-free: resident MiB above the start after freeing all and shrinking."
-	[ -n "$rcu_tests" ] && echo
+	[ -n "$rcu_tests$fin_tests$wq_tests" ] && echo
 fi
 
 # The RCU table.  Timings keep the best process (e2e, and the gp median);
@@ -456,6 +527,105 @@ END {
 	echo "load: updaters replace and RCU-free objects under a reader; -peak: most"
 	echo "objects waiting (kslab: peak_pending, urcu: sampled); -rss: resident peak"
 	echo "over the start; bound: kslab alone with KSLAB_RCU_MAX_PENDING=$RCU_BOUND."
+	[ -n "$fin_tests$wq_tests" ] && echo
+fi
+
+# The finalizer and workqueue table: the best process of each side (the
+# fewest ns per object, the most items per second).
+if [ -n "$fin_tests$wq_tests" ]; then
+	awk -v tests="$fin_tests $wq_tests" -v nogo="$nogo" '
+function field(key,    i) {
+	for (i = 1; i <= NF; i++)
+		if (index($i, key "=") == 1)
+			return substr($i, length(key) + 2);
+	return "";
+}
+function keep(key, v, higher) {
+	if (!(key in best) || (higher ? v > best[key] : v < best[key]))
+		best[key] = v;
+}
+function row(name, unit, k, p, g, target, v) {
+	printf "%-10s %-8s %10s %14s %9s  %-20s %s\n", name, unit, k, p, g,
+	       target, v;
+}
+# The kslab cell, and the peer cell: the figure and the name of the peer.
+function kcell(t, m, fmt,    k) {
+	k = t SUBSEP m SUBSEP "kslab";
+	if (k in best)
+		return sprintf(fmt, best[k]);
+	return (t SUBSEP "kslab") in crashed ? "crash" : "-";
+}
+function pcell(t, m, peer, fmt,    k) {
+	k = t SUBSEP m SUBSEP peer;
+	if (k in best)
+		return sprintf(fmt " %s", best[k], peer);
+	if ((t SUBSEP peer) in crashed)
+		return "crash " peer;
+	return peer == "go" && nogo ? "no go" : "- " peer;
+}
+# gain: how many times better kslab does; ok: whether it meets "need".
+function judge(t, m, peer, higher, need,    k, p) {
+	k = t SUBSEP m SUBSEP "kslab"; p = t SUBSEP m SUBSEP peer;
+	gain = "-";
+	if ((k in best) && (p in best) && best[k] > 0 && best[p] > 0)
+		gain = sprintf("%.2fx", higher ? best[k] / best[p] : best[p] / best[k]);
+	if (!(k in best))
+		return (t SUBSEP "kslab") in crashed ? "CRASH" : "n/a";
+	if (need == "")
+		return "";
+	if (gain == "-")
+		return "n/a";
+	return (higher ? best[k] / best[p] : best[p] / best[k]) >= need ? "PASS" : "MISS";
+}
+/^result test=fin-/ {
+	keep(field("test") SUBSEP "ns" SUBSEP field("alloc"), field("ns_per_obj") + 0, 0);
+}
+/^result test=wq-/ {
+	t = field("test"); s = field("alloc"); v = field("items_per_s") / 1e6;
+	if (!((t SUBSEP "items" SUBSEP s) in best) || v > best[t SUBSEP "items" SUBSEP s]) {
+		best[t SUBSEP "items" SUBSEP s] = v;
+		best[t SUBSEP "ns" SUBSEP s] = field("ns_per_item") + 0;
+	}
+}
+/^info test=fin-.* alloc=go / { gover = field("go_version") }
+/^# FAILED test=(fin|wq)-/ { crashed[field("test") SUBSEP field("alloc")] = 1 }
+END {
+	printf "Finalizers and workqueue: kmem_set_finalizer() against runtime.SetFinalizer%s,\n",
+	       gover == "" ? "" : " (" gover ")";
+	print "64-byte objects; the ordered workqueue against the naive one";
+	row("test", "unit", "kslab", "peer", "gain", "target", "verdict");
+	if (index(tests, "fin-set")) {
+		v = judge("fin-set", "ns", "go", 0, 10);
+		row("fin-set", "ns/obj", kcell("fin-set", "ns", "%.2f"),
+		    pcell("fin-set", "ns", "go", "%.2f"), gain,
+		    ">= 10x fewer ns", v);
+	}
+	if (index(tests, "fin-drain")) {
+		v = judge("fin-drain", "ns", "go", 0, 2);
+		row("fin-drain", "ns/obj", kcell("fin-drain", "ns", "%.2f"),
+		    pcell("fin-drain", "ns", "go", "%.2f"), gain,
+		    ">= 2x fewer ns", v);
+	}
+	if (index(tests, "wq-ordered")) {
+		k = "wq-ordered" SUBSEP "items" SUBSEP "kslab";
+		v = judge("wq-ordered", "items", "naive", 1, "");
+		if (v == "")
+			v = best[k] >= 15 ? "PASS" : "MISS";
+		row("wq-ordered", "Mitem/s", kcell("wq-ordered", "items", "%.2f"),
+		    pcell("wq-ordered", "items", "naive", "%.2f"), gain,
+		    ">= 15 Mitem/s", v);
+		judge("wq-ordered", "ns", "naive", 0, "");
+		row("wq-ordered", "ns/item", kcell("wq-ordered", "ns", "%.2f"),
+		    pcell("wq-ordered", "ns", "naive", "%.2f"), gain, "", "");
+	}
+}' "$out"
+
+	echo
+	echo "fin-set: ns per object of allocate + set a finalizer (Go: new + SetFinalizer);"
+	echo "fin-drain: ns per object from the first free (Go: dropping the last"
+	echo "reference) to every finalizer having run; gain: how many times better kslab"
+	echo "does (ns: go/kslab, items per second: kslab/naive)."
+	echo "wq-ordered: items per second through an ordered workqueue, kslab against naive."
 fi
 
 if [ $wrong -ne 0 ]; then

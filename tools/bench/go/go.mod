@@ -1,0 +1,3 @@
+module kslab/tools/bench/go
+
+go 1.19
