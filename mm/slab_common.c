@@ -372,6 +372,18 @@ void *kmem_cache_zalloc(struct kmem_cache *s, gfp_t gfp)
 	return kmem_cache_alloc(s, gfp | __GFP_ZERO);
 }
 
+/*
+ * The free of an object in a slab or cache with finalizers.  Out of line
+ * and reached by a tail call, so that the common free needs no stack frame.
+ */
+static noinline void slab_free_finalizable(struct kmem_cache *s,
+					   struct slab *slab, void *obj,
+					   const char *caller)
+{
+	if (!finalize_on_free(s, slab, obj, caller))
+		slab_free(s, obj);
+}
+
 /**
  * kmem_cache_free - free an object into its cache
  * @s: the cache the object came from
@@ -394,9 +406,10 @@ void kmem_cache_free(struct kmem_cache *s, void *obj)
 		report_cache_free_mismatch(s, obj);
 		return;
 	}
-	if (unlikely(slab_wants_finalizer(s, slab)) &&
-	    finalize_on_free(s, slab, obj, __func__))
+	if (unlikely(slab_wants_finalizer(s, slab))) {
+		slab_free_finalizable(s, slab, obj, __func__);
 		return;
+	}
 	slab_free(s, obj);
 }
 
@@ -706,9 +719,10 @@ void kfree(const void *p)
 	}
 	if (unlikely(!obj_is_slot_start(s, slab, p)))
 		goto invalid;
-	if (unlikely(slab_wants_finalizer(s, slab)) &&
-	    finalize_on_free(s, slab, (void *)p, __func__))
+	if (unlikely(slab_wants_finalizer(s, slab))) {
+		slab_free_finalizable(s, slab, (void *)p, __func__);
 		return;
+	}
 	slab_free(s, (void *)p);
 	return;
 invalid:
