@@ -14,8 +14,8 @@
  *                     allocated on the first kmem_set_finalizer() in the
  *                     slab and freed with the slab, so objects of slabs
  *                     without finalizers cost nothing: the free paths test
- *                     slab->meta and cache->finalizer, two fields on cache
- *                     lines they read anyway (slab_wants_finalizer()).
+ *                     one bit of slab->cache, which they load anyway
+ *                     (slab_wants_finalizer()).
  *   cache finalizer   cache->finalizer, for every object freed from it; an
  *                     object's own finalizer wins.
  *   cleanups          a list per slot, and a hash from handle id to cleanup
@@ -248,7 +248,9 @@ struct fin_ref {
 
 static unsigned int slab_nr_slots(const struct slab *slab)
 {
-	return slab->cache ? slab->cache->objs_per_slab : 1;
+	struct kmem_cache *s = slab_cache(slab);
+
+	return s ? s->objs_per_slab : 1;
 }
 
 static struct fin_slot *slot_of(struct slab *slab, unsigned int index)
@@ -281,7 +283,7 @@ static bool ref_get_live(const void *obj, struct fin_ref *r)
 
 	if (!slab)
 		return false;
-	s = slab->cache;
+	s = slab_cache(slab);
 	if (!s) {
 		if (obj != slab->base)
 			return false;
@@ -324,6 +326,9 @@ static struct fin_slot *alloc_slots(struct fin_ref *r)
 		kfree(slots);
 		slots = old;
 	}
+	/* after the slots: a free that sees the bit finds them */
+	if (!slab_wants_finalizer(r->slab))
+		slab_mark_finalizable(r->slab);
 	if (r->s && !READ_ONCE(r->s->finalizers_used))
 		WRITE_ONCE(r->s->finalizers_used, true);
 	r->slot = &slots[r->index];
@@ -475,7 +480,7 @@ static void finalize_object(void *obj)
 	struct fin_ref r;
 	void *arg = NULL;
 
-	ref_init(&r, slab->cache, slab, obj);
+	ref_init(&r, slab_cache(slab), slab, obj);
 	if (r.slot)
 		fn = slot_fn(r.slot, &arg);
 	if (!fn && r.s) {
@@ -555,7 +560,7 @@ static void finalizer_worker_exited(void *unused)
 	WRITE_ONCE(fin_stats.finalizers_executed,
 		   fin_stats.finalizers_executed + 1);
 	WRITE_ONCE(running_fn, NULL);
-	ref_init(&r, virt_to_slab(obj)->cache, virt_to_slab(obj), obj);
+	ref_init(&r, slab_cache(virt_to_slab(obj)), virt_to_slab(obj), obj);
 	finish_object(obj, &r);
 	object_done_fenced();
 	worker_chunk = NULL;
@@ -626,8 +631,8 @@ static void report_lockup(kmem_finalizer_t fn, void *obj, uint64_t ms,
 	const char *cache = "kmalloc-large";
 	char name[128] = "(a cleanup of the object)";
 
-	if (slab && slab->cache)
-		cache = slab->cache->name;
+	if (slab && slab_cache(slab))
+		cache = slab_cache(slab)->name;
 	if (fn)
 		symbol_name((const void *)fn, name, sizeof(name));
 	fprintf(stderr,
@@ -954,11 +959,11 @@ void slab_free_after_gp(void *obj, struct fin_collect *fc)
 	struct fin_ref r;
 	unsigned long old;
 
-	if (likely(!slab_wants_finalizer(slab->cache, slab))) {
+	if (likely(!slab_wants_finalizer(slab))) {
 		kfree(obj);
 		return;
 	}
-	ref_init(&r, slab->cache, slab, obj);
+	ref_init(&r, slab_cache(slab), slab, obj);
 	old = r.slot ? READ_ONCE(r.slot->state) : FIN_LIVE;
 	if (!ref_needs_finalizing(&r)) {
 		/* the finalizer was cleared after the free */
@@ -1092,6 +1097,8 @@ int kmem_cache_set_finalizer(struct kmem_cache *s, kmem_finalizer_t fn,
 	WRITE_ONCE(s->finalizers_used, true);
 	/* the argument before the function: pairs with finalize_object() */
 	smp_store_release(&s->finalizer, fn);
+	/* new slabs test s->finalizer: see slab_mark_cache_finalizable() */
+	slab_mark_cache_finalizable(s);
 	pthread_mutex_unlock(&fin_lock);
 	return 0;
 }
@@ -1450,7 +1457,7 @@ void finalizer_atfork_child(void)
 			struct fin_ref r;
 
 			/* finished: LIVE again (without a slot: lost) */
-			ref_init(&r, virt_to_slab(obj)->cache,
+			ref_init(&r, slab_cache(virt_to_slab(obj)),
 				 virt_to_slab(obj), obj);
 			if (!r.slot || READ_ONCE(r.slot->state) != FIN_QUEUED)
 				from++;

@@ -549,18 +549,20 @@ static noinline bool queue_rcu_free_slow(struct rcu_thread *rt, void *p,
 static bool rcu_object_valid(const void *p, const char *caller, bool *twice)
 {
 	struct slab *slab = virt_to_slab(p);
+	struct kmem_cache *s;
 
 	*twice = false;
 	if (!slab)
 		return false;
-	if (!slab->cache) {
+	s = slab_cache(slab);
+	if (!s) {
 		if (p != slab->base)
 			return false;
-	} else if (!obj_is_slot_start(slab->cache, slab, p)) {
+	} else if (!obj_is_slot_start(s, slab, p)) {
 		return false;
 	}
-	if (unlikely(slab_wants_finalizer(slab->cache, slab)))
-		*twice = finalizer_mark_dying(slab->cache, slab, (void *)p,
+	if (unlikely(slab_wants_finalizer(slab)))
+		*twice = finalizer_mark_dying(s, slab, (void *)p,
 					      caller) == FIN_DOUBLE;
 	return true;
 }
@@ -783,13 +785,13 @@ static size_t count_in_batch(const struct kmem_cache *s, struct rcu_batch *b,
 	for (i = from; i < nr; i++) {
 		struct slab *slab = virt_to_slab(b->objs[i]);
 
-		n += slab && slab->cache == s;
+		n += slab && slab_cache(slab) == s;
 	}
 	for (; overflow; overflow = (struct rcu_head *)overflow->next.next) {
 		void *obj = (char *)overflow - (size_t)(uintptr_t)overflow->func;
 		struct slab *slab = virt_to_slab(obj);
 
-		n += slab && slab->cache == s;
+		n += slab && slab_cache(slab) == s;
 	}
 	return n;
 }

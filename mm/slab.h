@@ -57,7 +57,7 @@ struct kmem_cache;
  * first, so a slab's untouched tail costs no resident memory.
  */
 struct slab {
-	struct kmem_cache *cache;	/* immutable; NULL: a large kmalloc */
+	struct kmem_cache *cache;	/* tagged: use slab_cache() */
 	unsigned char *base;		/* first object; immutable */
 	size_t size;			/* bytes mapped */
 	unsigned int inuse;		/* objects out of the slab; under lock */
@@ -67,6 +67,16 @@ struct slab {
 	unsigned long empty_since;	/* ms, while on the empty list */
 	unsigned long free_map[];	/* under lock */
 };
+
+/* The low bit of slab->cache: see slab_wants_finalizer(). */
+#define SLAB_FINALIZABLE	1UL
+
+/* The cache of @slab, NULL for a large kmalloc. */
+static __always_inline struct kmem_cache *slab_cache(const struct slab *slab)
+{
+	return (struct kmem_cache *)((uintptr_t)READ_ONCE(slab->cache) &
+				     ~SLAB_FINALIZABLE);
+}
 
 /*
  * A magazine is a stack of free object pointers (Bonwick 2001).  Full
@@ -366,14 +376,24 @@ static __always_inline void slab_free(struct kmem_cache *s, void *obj)
 /*
  * mm/finalizer.c.  slab_wants_finalizer() is the one test the free paths
  * make: an object can have a finalizer or cleanups only if its slab has
- * finalizer slots or its cache a finalizer.  Both fields sit on cache
- * lines the free path reads anyway.
+ * finalizer slots or its cache a finalizer, and either sets the low bit of
+ * slab->cache, which the free paths load anyway.  kmem_cache_free() then
+ * finds slab->cache != s and kfree() tests a register: a free of an
+ * object in a slab without finalizers costs no extra load.  The bit stays
+ * until the slab leaves its cache.
  */
-static __always_inline bool slab_wants_finalizer(const struct kmem_cache *s,
-						 const struct slab *slab)
+static __always_inline bool slab_wants_finalizer(const struct slab *slab)
 {
-	return READ_ONCE(slab->meta) || (s && READ_ONCE(s->finalizer));
+	return (uintptr_t)READ_ONCE(slab->cache) & SLAB_FINALIZABLE;
 }
+
+static __always_inline void slab_mark_finalizable(struct slab *slab)
+{
+	__atomic_fetch_or((uintptr_t *)&slab->cache, SLAB_FINALIZABLE,
+			  __ATOMIC_RELEASE);
+}
+
+void slab_mark_cache_finalizable(struct kmem_cache *s);
 
 enum fin_mark {
 	FIN_NONE,	/* no finalizer, no cleanup: free as usual */

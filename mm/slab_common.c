@@ -154,13 +154,14 @@ static __cold void report_cache_free_mismatch(struct kmem_cache *s,
 {
 	struct slab *slab = virt_to_slab(obj);
 
-	if (!slab || !slab->cache ||
-	    !obj_is_slot_start(slab->cache, slab, obj)) {
+	struct kmem_cache *owner = slab ? slab_cache(slab) : NULL;
+
+	if (!owner || !obj_is_slot_start(owner, slab, obj)) {
 		report_invalid_free("kmem_cache_free", obj);
 		return;
 	}
 	slab_warn("kmem_cache_free(%s): object %p belongs to different cache %s; ignored",
-		  s ? s->name : "(null)", obj, slab->cache->name);
+		  s ? s->name : "(null)", obj, owner->name);
 	dump_stack();
 }
 
@@ -384,6 +385,17 @@ static noinline void slab_free_finalizable(struct kmem_cache *s,
 		slab_free(s, obj);
 }
 
+/* kmem_cache_free() of an object with finalizers, or of a wrong one. */
+static noinline void kmem_cache_free_slow(struct kmem_cache *s,
+					  struct slab *slab, void *obj)
+{
+	if (slab && slab_cache(slab) == s && slab_wants_finalizer(slab) &&
+	    obj_is_slot_start(s, slab, obj))
+		slab_free_finalizable(s, slab, obj, "kmem_cache_free");
+	else
+		report_cache_free_mismatch(s, obj);
+}
+
 /**
  * kmem_cache_free - free an object into its cache
  * @s: the cache the object came from
@@ -401,13 +413,10 @@ void kmem_cache_free(struct kmem_cache *s, void *obj)
 	if (unlikely(!obj))
 		return;
 	slab = virt_to_slab(obj);
-	if (unlikely(!slab || slab->cache != s ||
+	/* a tagged slab->cache differs from s: see slab_wants_finalizer() */
+	if (unlikely(!slab || READ_ONCE(slab->cache) != s ||
 		     !obj_is_slot_start(s, slab, obj))) {
-		report_cache_free_mismatch(s, obj);
-		return;
-	}
-	if (unlikely(slab_wants_finalizer(s, slab))) {
-		slab_free_finalizable(s, slab, obj, __func__);
+		kmem_cache_free_slow(s, slab, obj);
 		return;
 	}
 	slab_free(s, obj);
@@ -573,7 +582,7 @@ static noinline void kfree_large(struct slab *slab, const void *p)
 		report_invalid_free("kfree", p);
 		return;
 	}
-	if (unlikely(slab_wants_finalizer(NULL, slab)) &&
+	if (unlikely(slab_wants_finalizer(slab)) &&
 	    finalize_on_free(NULL, slab, (void *)p, "kfree"))
 		return;
 	unmap_large(slab);
@@ -675,6 +684,7 @@ void *kcalloc(size_t n, size_t size, gfp_t gfp)
  */
 size_t ksize(const void *p)
 {
+	struct kmem_cache *s;
 	struct slab *slab;
 
 	if (ZERO_OR_NULL_PTR(p))
@@ -682,17 +692,31 @@ size_t ksize(const void *p)
 	slab = virt_to_slab(p);
 	if (unlikely(!slab))
 		goto invalid;
-	if (!slab->cache) {
+	s = slab_cache(slab);
+	if (!s) {
 		if (p != slab->base)
 			goto invalid;
 		return slab->size - LARGE_TAIL;
 	}
-	if (!obj_is_slot_start(slab->cache, slab, p))
+	if (!obj_is_slot_start(s, slab, p))
 		goto invalid;
-	return slab->cache->object_size;
+	return s->object_size;
 invalid:
 	report_invalid_free("ksize", p);
 	return 0;
+}
+
+/* kfree() of an object in a slab that may have finalizers. */
+static noinline void kfree_finalizable(struct slab *slab, const void *p)
+{
+	struct kmem_cache *s = slab_cache(slab);
+
+	if (!s)
+		kfree_large(slab, p);
+	else if (!obj_is_slot_start(s, slab, p))
+		report_invalid_free("kfree", p);
+	else
+		slab_free_finalizable(s, slab, (void *)p, "kfree");
 }
 
 /**
@@ -712,17 +736,18 @@ void kfree(const void *p)
 	slab = virt_to_slab(p);
 	if (unlikely(!slab))
 		goto invalid;
-	s = slab->cache;
+	s = READ_ONCE(slab->cache);
+	/* a register test: see slab_wants_finalizer() */
+	if (unlikely((uintptr_t)s & SLAB_FINALIZABLE)) {
+		kfree_finalizable(slab, p);
+		return;
+	}
 	if (unlikely(!s)) {
 		kfree_large(slab, p);
 		return;
 	}
 	if (unlikely(!obj_is_slot_start(s, slab, p)))
 		goto invalid;
-	if (unlikely(slab_wants_finalizer(s, slab))) {
-		slab_free_finalizable(s, slab, (void *)p, __func__);
-		return;
-	}
 	slab_free(s, (void *)p);
 	return;
 invalid:

@@ -309,6 +309,29 @@ static void slab_decay(void)
 	pthread_mutex_unlock(&slab_mutex);
 }
 
+/**
+ * slab_mark_cache_finalizable - route every free from @s to the finalizer
+ * @s: a cache whose finalizer was just set
+ *
+ * Tags every slab of @s (see slab_wants_finalizer()).  A slab added later
+ * is tagged when it joins the cache, under the same lock, if the cache
+ * has a finalizer then: no slab is missed.
+ *
+ * Context: fin_lock held (it comes before the cache locks).
+ */
+void slab_mark_cache_finalizable(struct kmem_cache *s)
+{
+	struct list_head *lists[] = { &s->partial, &s->full, &s->empty };
+	struct slab *slab;
+	unsigned int i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < ARRAY_SIZE(lists); i++)
+		list_for_each_entry(slab, lists[i], slab_list)
+			slab_mark_finalizable(slab);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* Move @slab to the list its new inuse count calls for. */
 static void relist_slab(struct kmem_cache *s, struct slab *slab,
 			unsigned int old_inuse)
@@ -438,6 +461,9 @@ static unsigned int refill_objects(struct kmem_cache *s, gfp_t gfp,
 			release_slabs(s, &one);
 			return 0;
 		}
+		/* under the lock: see slab_mark_cache_finalizable() */
+		if (READ_ONCE(s->finalizer))
+			slab_mark_finalizable(slab);
 		list_add(&slab->slab_list, &s->empty);
 		s->nr_slabs++;
 		s->nr_empty++;

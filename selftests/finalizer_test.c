@@ -992,6 +992,52 @@ TEST(cache_finalizer_runs_for_every_object_of_the_cache)
 	free(object_runs);
 }
 
+/*
+ * Slabs that existed before kmem_cache_set_finalizer() are covered too:
+ * objects allocated before the call, some of them freed and allocated
+ * again (so they sit in the thread's magazine), and objects allocated
+ * after it from new slabs, freed by every free function.
+ */
+#define NR_EARLY_OBJS	600
+
+TEST(cache_finalizer_covers_objects_allocated_before_it_was_set)
+{
+	struct kmem_cache *s = obj_cache("fin_cache_late", 64);
+	struct tobj *o[2 * NR_EARLY_OBJS];
+	unsigned int i, wrong = 0;
+
+	ASSERT_NE(NULL, s);
+	object_runs = calloc(2 * NR_EARLY_OBJS, sizeof(*object_runs));
+	ASSERT_NE(NULL, object_runs);
+	for (i = 0; i < NR_EARLY_OBJS; i++) {
+		o[i] = cache_obj(s, i);
+		ASSERT_NE(NULL, o[i]);
+	}
+	for (i = 0; i < NR_EARLY_OBJS; i += 2)
+		kmem_cache_free(s, o[i]);
+	for (i = 0; i < NR_EARLY_OBJS; i += 2) {
+		o[i] = cache_obj(s, i);
+		ASSERT_NE(NULL, o[i]);
+	}
+	ASSERT_EQ(0, kmem_cache_set_finalizer(s, count_finalizer, NULL));
+	for (i = NR_EARLY_OBJS; i < 2 * NR_EARLY_OBJS; i++) {
+		o[i] = cache_obj(s, i);
+		ASSERT_NE(NULL, o[i]);
+	}
+	for (i = 0; i < 2 * NR_EARLY_OBJS; i += 3) {
+		kmem_cache_free(s, o[i]);
+		kfree(o[i + 1]);
+		kfree_rcu_mightsleep(o[i + 2]);
+	}
+	ASSERT_TRUE(finalize_all());
+	for (i = 0; i < 2 * NR_EARLY_OBJS; i++)
+		wrong += object_runs[i] != 1;
+	EXPECT_EQ(0, wrong);
+	EXPECT_EQ(0, active_objs(s));
+	kmem_cache_destroy(s);
+	free(object_runs);
+}
+
 TEST(object_finalizer_wins_over_the_cache_finalizer)
 {
 	struct fin_record by_cache = { 0 }, own = { 0 };
