@@ -186,6 +186,8 @@ static __thread bool on_finalizer_thread;
 static struct kmem_finalizer_stats fin_stats;	/* counters: see the header */
 static uint64_t longest_cycles;
 static unsigned long gc_patience_ms, watchdog_ms, exit_wait_ms;
+/* kmem_gc() waits for finalizers at most this many KSLAB_GC_PATIENCE_MS */
+#define GC_PATIENCE_TOTAL	10
 
 static pthread_mutex_t cleanup_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cleanup **cleanup_hash;		/* under cleanup_lock */
@@ -1286,7 +1288,9 @@ static unsigned long queue_everything_freed(void)
  * caches.  Then, as Go's finalizer goroutine gets to run after a GC, it
  * gives the finalizer thread time to run what it queued, but only while
  * the thread makes progress: it returns as soon as one finalizer has been
- * running for KSLAB_GC_PATIENCE_MS, so a stuck finalizer cannot hold it.
+ * running for KSLAB_GC_PATIENCE_MS, so a stuck finalizer cannot hold it,
+ * and after GC_PATIENCE_TOTAL times that in all, so neither can a long
+ * line of slow ones.
  *
  * Context: any thread, outside RCU read-side sections (inside one it
  * reports and does not wait for the grace period).
@@ -1299,7 +1303,8 @@ void kmem_gc(void)
 	target = queue_everything_freed();
 	if (on_finalizer_thread || !gc_patience_ms)
 		return;
-	wait_for_done(target, 0, true);
+	wait_for_done(target, now_ns() + GC_PATIENCE_TOTAL * gc_patience_ms *
+			      1000000ULL, true);
 }
 
 static bool flush_allowed(const char *caller)

@@ -1553,6 +1553,40 @@ TEST(kmem_gc_returns_while_a_finalizer_is_stuck)
 	EXPECT_RAN_ONCE_ON(&behind, o);
 }
 
+/*
+ * A long line of finalizers, each slower than nothing but quicker than
+ * KSLAB_GC_PATIENCE_MS (10 ms): kmem_gc() lets them run for a while, then
+ * returns long before the last (200 x 5 ms of work against a cap of
+ * 10 x 10 ms).
+ */
+#define NR_SLOW_FINALIZERS	200
+
+static void slow_finalizer(void *obj, void *arg)
+{
+	int *runs = arg;
+
+	(void)obj;
+	sleep_ms(5);
+	__atomic_fetch_add(runs, 1, __ATOMIC_RELEASE);
+}
+
+TEST(kmem_gc_returns_while_slow_finalizers_still_run)
+{
+	int runs = 0, i;
+
+	for (i = 0; i < NR_SLOW_FINALIZERS; i++) {
+		struct tobj *o = kmalloc_obj(i, 64);
+
+		ASSERT_NE(NULL, o);
+		ASSERT_EQ(0, kmem_set_finalizer(o, slow_finalizer, &runs));
+		kfree(o);
+	}
+	kmem_gc();
+	EXPECT_LT(__atomic_load_n(&runs, __ATOMIC_ACQUIRE), NR_SLOW_FINALIZERS);
+	ASSERT_EQ(0, kmem_finalizers_wait(TIMEOUT_MS));
+	EXPECT_EQ(NR_SLOW_FINALIZERS, __atomic_load_n(&runs, __ATOMIC_ACQUIRE));
+}
+
 TEST(finalizers_wait_times_out_on_a_stuck_finalizer)
 {
 	struct gate gate = GATE_INIT;

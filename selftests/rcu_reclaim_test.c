@@ -1284,6 +1284,19 @@ static int child_during_grace_periods(struct kmem_cache *churned)
 	return 0;
 }
 
+/* Polls until more than @base RCU frees have been carried out. */
+static bool rcu_objects_exceed(unsigned long long base, unsigned int timeout_ms)
+{
+	unsigned int waited;
+
+	for (waited = 0; rcu_stats().objects <= base; waited++) {
+		if (waited >= timeout_ms)
+			return false;
+		sleep_ms(1);
+	}
+	return true;
+}
+
 TEST(fork_during_grace_periods_leaves_a_working_child)
 {
 	enum { READERS = 2 };
@@ -1291,6 +1304,7 @@ TEST(fork_during_grace_periods_leaves_a_working_child)
 	struct parked_reader r[READERS] = { 0 };
 	struct rcu_churn c = { 0 };
 	unsigned int i, clean = 0, hung = 0;
+	unsigned long long base;
 
 	c.s = obj_cache("rcu_fork_gp");
 	ASSERT_NE(NULL, c.s);
@@ -1299,7 +1313,15 @@ TEST(fork_during_grace_periods_leaves_a_working_child)
 					    &r[i]));
 		ASSERT_TRUE(flag_wait(&r[i].parked, 1, HANDOFF_TIMEOUT_MS));
 	}
+	base = rcu_stats().objects;
 	ASSERT_EQ(0, pthread_create(&c.tid, NULL, churn_kfree_rcu, &c));
+	/*
+	 * Fork only once the churn thread and the reclaim thread it starts
+	 * run: a thread that is still starting may hold the sanitizers'
+	 * allocator lock, which gcc 12's libasan does not take around fork(),
+	 * and the child would hang on it.
+	 */
+	ASSERT_TRUE(rcu_objects_exceed(base, HANDOFF_TIMEOUT_MS));
 
 	for (i = 0; i < forks; i++) {
 		int status = 0;

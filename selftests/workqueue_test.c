@@ -382,11 +382,13 @@ TEST(mod_delayed_work_rearms_pending_work)
 	INIT_DELAYED_WORK(&t.dwork, timed_fn);
 	ASSERT_TRUE(queue_delayed_work(system_wq, &t.dwork, 50));
 	start = mono_ms();
-	EXPECT_TRUE(mod_delayed_work(system_wq, &t.dwork, 300));
+	/* the contract: false if already pending (re-armed all the same) */
+	EXPECT_FALSE(mod_delayed_work(system_wq, &t.dwork, 300));
 	ASSERT_TRUE(wait_flag(&t.runs, 1));
 	EXPECT_GE(__atomic_load_n(&t.ran_at, __ATOMIC_RELAXED) - start, 300);
 	EXPECT_EQ(1, __atomic_load_n(&t.runs, __ATOMIC_ACQUIRE));
-	EXPECT_FALSE(mod_delayed_work(system_wq, &t.dwork, 0));
+	/* and true when it was idle and is now queued */
+	EXPECT_TRUE(mod_delayed_work(system_wq, &t.dwork, 0));
 	ASSERT_TRUE(wait_flag(&t.runs, 2));
 	cancel_delayed_work_sync(&t.dwork);
 }
