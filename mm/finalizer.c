@@ -1264,14 +1264,17 @@ static int wait_for_done(unsigned long target, uint64_t deadline_ns,
 }
 
 /*
- * Everything freed so far past its grace period and on the FIFO.
+ * Everything freed so far past its grace period and on the FIFO, unless
+ * @deadline_ns (0: none) passes first; then *@late (if not NULL) is set.
  * Return: the FIFO position to wait for, or 0 when there is nothing.
  */
-static unsigned long queue_everything_freed(void)
+static unsigned long queue_everything_freed(uint64_t deadline_ns, bool *late)
 {
+	bool done = kvfree_rcu_barrier_until(deadline_ns);
 	unsigned long target;
 
-	kvfree_rcu_barrier();
+	if (late)
+		*late = !done;
 	finalizer_kick();
 	pthread_mutex_lock(&fin_lock);
 	target = fin_queued;
@@ -1300,7 +1303,7 @@ void kmem_gc(void)
 	unsigned long target;
 
 	fin_init();
-	target = queue_everything_freed();
+	target = queue_everything_freed(0, NULL);
 	if (on_finalizer_thread || !gc_patience_ms)
 		return;
 	wait_for_done(target, now_ns() + GC_PATIENCE_TOTAL * gc_patience_ms *
@@ -1332,13 +1335,13 @@ void kmem_finalizers_flush(void)
 	if (!flush_allowed(__func__))
 		return;
 	fin_init();
-	wait_for_done(queue_everything_freed(), 0, false);
+	wait_for_done(queue_everything_freed(0, NULL), 0, false);
 }
 
 /**
  * kmem_finalizers_wait - kmem_finalizers_flush() with a deadline
- * @timeout_ms: how long to wait for the finalizers (the grace period
- *	before them is waited for in full)
+ * @timeout_ms: how long to wait, the grace period before the finalizers
+ *	included (a reader that stays in its section cannot hold it longer)
  *
  * Context: as kmem_finalizers_flush().
  * Return: 0 when everything freed before the call was finalized,
@@ -1350,8 +1353,14 @@ int kmem_finalizers_wait(unsigned int timeout_ms)
 
 	if (!flush_allowed(__func__))
 		return -EDEADLK;
+	unsigned long target;
+	bool late;
+
 	fin_init();
-	return wait_for_done(queue_everything_freed(), deadline, false);
+	target = queue_everything_freed(deadline, &late);
+	if (late)
+		return -ETIMEDOUT;
+	return wait_for_done(target, deadline, false);
 }
 
 /**
@@ -1399,7 +1408,7 @@ bool finalizer_cache_destroy(struct kmem_cache *s)
 	WRITE_ONCE(s->finalizer, NULL);
 	if (on_finalizer_thread)
 		return false;
-	wait_for_done(queue_everything_freed(), 0, false);
+	wait_for_done(queue_everything_freed(0, NULL), 0, false);
 	return true;
 }
 

@@ -451,7 +451,7 @@ static void rcu_thread_exit(void *arg)
 	pthread_mutex_unlock(&rcu_lock);
 }
 
-/* rcu_work's timed waits count on the monotonic clock */
+/* rcu_work's and rcu_done's timed waits count on the monotonic clock */
 static void init_work_cond(void)
 {
 	pthread_condattr_t attr;
@@ -459,6 +459,7 @@ static void init_work_cond(void)
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&rcu_work, &attr);
+	pthread_cond_init(&rcu_done, &attr);
 	pthread_condattr_destroy(&attr);
 }
 
@@ -710,14 +711,32 @@ bool rcu_inside_read_section(void)
  */
 void kvfree_rcu_barrier(void)
 {
-	bool ready;
+	kvfree_rcu_barrier_until(0);
+}
+
+/**
+ * kvfree_rcu_barrier_until - kvfree_rcu_barrier() with a deadline
+ * @deadline_ns: CLOCK_MONOTONIC nanoseconds, 0 for none
+ *
+ * For kmem_finalizers_wait(): a reader that stays in its read-side
+ * section must not hold a wait with a timeout past it.
+ * Context: as kvfree_rcu_barrier().
+ * Return: false if the deadline passed first; the frees go on.
+ */
+bool kvfree_rcu_barrier_until(uint64_t deadline_ns)
+{
+	struct timespec ts = {
+		.tv_sec = deadline_ns / 1000000000ULL,
+		.tv_nsec = deadline_ns % 1000000000ULL,
+	};
+	bool ready, done = true;
 
 	if (!READ_ONCE(rcu_used))
-		return;
+		return true;
 	if (inside_read_section()) {
 		slab_warn("%s() called inside an RCU read-side critical section; not waiting",
 			  __func__);
-		return;
+		return true;
 	}
 	pthread_mutex_lock(&rcu_lock);
 	collect_partial_batches(true, 0, &(unsigned long){ ~0UL });
@@ -729,10 +748,18 @@ void kvfree_rcu_barrier(void)
 
 		barrier_wanted = true;
 		wake_reclaimer();
-		while (done_seq < target)
-			pthread_cond_wait(&rcu_done, &rcu_lock);
+		while (done_seq < target) {
+			if (!deadline_ns) {
+				pthread_cond_wait(&rcu_done, &rcu_lock);
+			} else if (pthread_cond_timedwait(&rcu_done, &rcu_lock,
+							  &ts) == ETIMEDOUT) {
+				done = done_seq >= target;
+				break;
+			}
+		}
 	}
 	pthread_mutex_unlock(&rcu_lock);
+	return done;
 }
 
 /**
@@ -960,7 +987,6 @@ void rcu_atfork_child_inner(void)
 	/* waiters in the parent's threads do not exist here */
 	WRITE_ONCE(reclaimer_asleep, false);
 	init_work_cond();
-	pthread_cond_init(&rcu_done, NULL);
 	/* the next RCU free or barrier starts a reclaim thread here */
 	pthread_mutex_unlock(&rcu_lock);
 }

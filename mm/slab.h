@@ -421,6 +421,7 @@ void slab_free_final(struct kmem_cache *s, struct slab *slab, void *obj);
 
 /* mm/kfree_rcu.c */
 void slab_free_deferred(void *obj);
+bool kvfree_rcu_barrier_until(uint64_t deadline_ns);
 bool rcu_inside_read_section(void);
 size_t slab_rcu_pending(struct kmem_cache *s);
 bool slab_rcu_barrier(void);

@@ -872,6 +872,40 @@ TEST(finalizer_runs_after_reader_unlocks)
 	EXPECT_EQ(0, load_acquire(finalizer_saw_reader_inside));
 }
 
+/*
+ * kmem_finalizers_wait() keeps its deadline even when the grace period
+ * before the finalizer cannot end: a reader stays inside its section
+ * until the wait has returned.
+ */
+TEST(finalizers_wait_times_out_while_a_reader_holds_the_grace_period)
+{
+	struct reader rd = { 0 };
+	struct fin_record r = { 0 };
+	unsigned long long t0, waited;
+	struct tobj *o;
+
+	o = kmalloc_obj(12, 64);
+	ASSERT_NE(NULL, o);
+	rd.obj = kmalloc_obj(13, 64);
+	ASSERT_NE(NULL, rd.obj);
+	ASSERT_EQ(0, kmem_set_finalizer(o, record_finalizer, &r));
+	ASSERT_EQ(0, pthread_create(&rd.tid, NULL, hold_in_read_section, &rd));
+	ASSERT_TRUE(flag_wait(&rd.inside, 1, TIMEOUT_MS));
+	kfree(o);
+	t0 = monotonic_ms();
+	EXPECT_EQ(-ETIMEDOUT, kmem_finalizers_wait(50));
+	waited = monotonic_ms() - t0;
+	EXPECT_EQ(0, load_acquire(r.runs));
+	/* the reader lets go only now: a wait that ignored its deadline hangs */
+	flag_set(&rd.release, 1);
+	ASSERT_EQ(0, join_thread_within(rd.tid, TIMEOUT_MS));
+	EXPECT_GE(waited, 50);
+	EXPECT_LT(waited, PROMPT_MS);
+	ASSERT_EQ(0, kmem_finalizers_wait(TIMEOUT_MS));
+	EXPECT_RAN_ONCE_ON(&r, o);
+	kfree(rd.obj);
+}
+
 /* ---- setting and clearing --------------------------------------------- */
 
 TEST(set_finalizer_twice_returns_ebusy)
