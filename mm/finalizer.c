@@ -15,7 +15,7 @@
  *                     slab and freed with the slab, so objects of slabs
  *                     without finalizers cost nothing: the free paths test
  *                     one bit of slab->cache, which they load anyway
- *                     (slab_wants_finalizer()).
+ *                     (slab_hooked()).
  *   cache finalizer   cache->finalizer, for every object freed from it; an
  *                     object's own finalizer wins.
  *   cleanups          a list per slot, and a hash from handle id to cleanup
@@ -144,7 +144,8 @@ static pthread_mutex_t fin_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fin_done_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t fin_wd_cond = PTHREAD_COND_INITIALIZER;
 static struct fin_chunk *fifo_head, *fifo_tail;	/* under fin_lock */
-static struct fin_collect collect;		/* the reclaim thread's */
+/* what the RCU reclaim collects; published by finalizer_free_flush() */
+static __thread struct fin_collect collect __initial_exec;
 static unsigned long fin_queued;		/* under fin_lock */
 /* written by the worker: a cache line of their own */
 static unsigned long fin_started __aligned(CACHE_LINE_SIZE);
@@ -242,9 +243,7 @@ static uint64_t cycles_since_ms(uint64_t then)
 
 /* An object and the slot that describes it (slot NULL: none yet). */
 struct fin_ref {
-	struct kmem_cache *s;		/* NULL for a large kmalloc */
-	struct slab *slab;
-	unsigned int index;
+	struct slab_obj o;		/* the object's lookup */
 	struct fin_slot *slot;
 };
 
@@ -263,13 +262,20 @@ static struct fin_slot *slot_of(struct slab *slab, unsigned int index)
 	return slots ? &slots[index] : NULL;
 }
 
-static void ref_init(struct fin_ref *r, struct kmem_cache *s,
-		     struct slab *slab, const void *obj)
+static void ref_init(struct fin_ref *r, const struct slab_obj *o)
 {
-	r->s = s;
-	r->slab = slab;
-	r->index = s ? obj_to_index(s, slab, obj) : 0;
-	r->slot = slot_of(slab, r->index);
+	r->o = *o;
+	r->slot = slot_of(o->slab, o->index);
+}
+
+/* The ref of @obj, an object kslab holds for its finalizer. */
+static void ref_of(struct fin_ref *r, const void *obj)
+{
+	struct slab_obj o = { 0 };
+
+	/* the object was checked when it was freed: the lookup holds */
+	(void)slab_lookup_obj(obj, &o);
+	ref_init(r, &o);
 }
 
 /*
@@ -279,24 +285,12 @@ static void ref_init(struct fin_ref *r, struct kmem_cache *s,
  */
 static bool ref_get_live(const void *obj, struct fin_ref *r)
 {
-	struct slab *slab = obj ? virt_to_slab(obj) : NULL;
-	struct kmem_cache *s;
-	unsigned long word;
+	struct slab_obj o;
 
-	if (!slab)
+	if (!obj || !slab_lookup_obj(obj, &o) || slab_obj_in_slab(&o))
 		return false;
-	s = slab_cache(slab);
-	if (!s) {
-		if (obj != slab->base)
-			return false;
-		ref_init(r, NULL, slab, obj);
-		return true;
-	}
-	if (!obj_is_slot_start(s, slab, obj))
-		return false;
-	ref_init(r, s, slab, obj);
-	word = READ_ONCE(slab->free_map[r->index / 64]);
-	return !(word & (1UL << (r->index % 64)));
+	ref_init(r, &o);
+	return true;
 }
 
 /* Zeroed memory for @size bytes of kslab bookkeeping. */
@@ -319,21 +313,21 @@ static struct fin_slot *alloc_slots(struct fin_ref *r)
 
 	if (r->slot)
 		return r->slot;
-	slots = zalloc_meta(slab_nr_slots(r->slab) * sizeof(*slots));
+	slots = zalloc_meta(slab_nr_slots(r->o.slab) * sizeof(*slots));
 	if (!slots)
 		return NULL;
-	if (!__atomic_compare_exchange_n((struct fin_slot **)&r->slab->meta,
+	if (!__atomic_compare_exchange_n((struct fin_slot **)&r->o.slab->meta,
 					 &old, slots, false, __ATOMIC_RELEASE,
 					 __ATOMIC_ACQUIRE)) {
 		kfree(slots);
 		slots = old;
 	}
 	/* after the slots: a free that sees the bit finds them */
-	if (!slab_wants_finalizer(r->slab))
-		slab_mark_finalizable(r->slab);
-	if (r->s && !READ_ONCE(r->s->finalizers_used))
-		WRITE_ONCE(r->s->finalizers_used, true);
-	r->slot = &slots[r->index];
+	if (!slab_hooked(r->o.slab))
+		slab_mark_hooked(r->o.slab);
+	if (r->o.s && !READ_ONCE(r->o.s->finalizers_used))
+		WRITE_ONCE(r->o.s->finalizers_used, true);
+	r->slot = &slots[r->o.index];
 	return r->slot;
 }
 
@@ -361,7 +355,7 @@ static kmem_finalizer_t slot_fn(struct fin_slot *slot, void **arg)
 
 static bool ref_needs_finalizing(const struct fin_ref *r)
 {
-	if (r->s && READ_ONCE(r->s->finalizer))
+	if (r->o.s && READ_ONCE(r->o.s->finalizer))
 		return true;
 	return r->slot && (READ_ONCE(r->slot->fn) || READ_ONCE(r->slot->cleanups));
 }
@@ -371,7 +365,7 @@ static bool ref_needs_finalizing(const struct fin_ref *r)
 static void report_double_free(const void *obj, const char *caller,
 			       const struct fin_ref *r)
 {
-	slab_bug(r->s ? r->s->name : "kmalloc-large",
+	slab_bug(r->o.s ? r->o.s->name : "kmalloc-large",
 		 "double free in %s(): object %p is already waiting for its finalizer; ignored",
 		 caller, obj);
 }
@@ -471,24 +465,23 @@ static void finish_object(void *obj, struct fin_ref *r)
 		/* the slot is clean before the object can be allocated again */
 		__atomic_store_n(&r->slot->state, FIN_LIVE, __ATOMIC_RELEASE);
 	}
-	slab_free_final(r->s, r->slab, obj);
+	slab_free_unhooked(&r->o, obj);
 	object_done();
 }
 
 static void finalize_object(void *obj)
 {
-	struct slab *slab = virt_to_slab(obj);
 	kmem_finalizer_t fn = NULL;
 	struct fin_ref r;
 	void *arg = NULL;
 
-	ref_init(&r, slab_cache(slab), slab, obj);
+	ref_of(&r, obj);
 	if (r.slot)
 		fn = slot_fn(r.slot, &arg);
-	if (!fn && r.s) {
+	if (!fn && r.o.s) {
 		/* pairs with the release in kmem_cache_set_finalizer() */
-		fn = smp_load_acquire(&r.s->finalizer);
-		arg = READ_ONCE(r.s->finalizer_arg);
+		fn = smp_load_acquire(&r.o.s->finalizer);
+		arg = READ_ONCE(r.o.s->finalizer_arg);
 	}
 	/* running_since was stamped when the previous object was done */
 	WRITE_ONCE(running_obj, obj);
@@ -562,7 +555,7 @@ static void finalizer_worker_exited(void *unused)
 	WRITE_ONCE(fin_stats.finalizers_executed,
 		   fin_stats.finalizers_executed + 1);
 	WRITE_ONCE(running_fn, NULL);
-	ref_init(&r, slab_cache(virt_to_slab(obj)), virt_to_slab(obj), obj);
+	ref_of(&r, obj);
 	finish_object(obj, &r);
 	object_done_fenced();
 	worker_chunk = NULL;
@@ -829,12 +822,12 @@ static __always_inline void fin_init(void)
 		pthread_once(&fin_once, fin_init_once);
 }
 
-/**
+/*
  * finalizer_kick - make sure the finalizer worker runs what is queued
  *
- * Context: no kslab lock held.
+ * Context: no kslab lock but reclaim_mutex held.
  */
-void finalizer_kick(void)
+static void finalizer_kick(void)
 {
 	bool work;
 
@@ -852,30 +845,19 @@ void finalizer_kick(void)
 
 /* ----------------------------------------------------- the free side */
 
-/**
- * finalizer_mark_dying - note that an object with a finalizer was freed
- * @s: its cache, NULL for a large kmalloc
- * @slab: its slab
- * @obj: the object
- * @caller: the free function, for reports
- *
- * Context: a free path, after slab_wants_finalizer() said yes.
- * Return: FIN_NONE to free as usual, FIN_TAKEN when the object must wait
- * for a grace period and its finalizer, FIN_DOUBLE for a reported double
- * free.
- */
-enum fin_mark finalizer_mark_dying(struct kmem_cache *s, struct slab *slab,
-				   void *obj, const char *caller)
+/* A free of an object with a finalizer: mark it DYING. */
+static bool mark_dying(const struct slab_obj *o, void *obj,
+		       const char *caller, enum slab_free_how how)
 {
 	struct fin_ref r;
 
-	ref_init(&r, s, slab, obj);
+	ref_init(&r, o);
 	if (r.slot && READ_ONCE(r.slot->state) != FIN_LIVE) {
 		report_double_free(obj, caller, &r);
-		return FIN_DOUBLE;
+		return true;
 	}
 	if (!ref_needs_finalizing(&r))
-		return FIN_NONE;
+		return false;
 	fin_init();
 	/*
 	 * A cache finalizer's object gets a slot, for its state.  Two frees
@@ -886,42 +868,10 @@ enum fin_mark finalizer_mark_dying(struct kmem_cache *s, struct slab *slab,
 		WRITE_ONCE(r.slot->state, FIN_DYING);
 		count_marked();
 	}
-	return FIN_TAKEN;
-}
-
-/**
- * finalize_on_free - the free paths' detour for objects with finalizers
- * @s: the object's cache, NULL for a large kmalloc
- * @slab: its slab
- * @obj: the object
- * @caller: the free function, for reports
- *
- * Return: true when the object was taken (to be finalized after a grace
- * period) or a double free was reported; false to free it as usual.
- */
-bool finalize_on_free(struct kmem_cache *s, struct slab *slab, void *obj,
-		      const char *caller)
-{
-	switch (finalizer_mark_dying(s, slab, obj, caller)) {
-	case FIN_NONE:
-		return false;
-	case FIN_TAKEN:
-		slab_free_deferred(obj);
-		return true;
-	default:
-		return true;
-	}
-}
-
-/**
- * finalizer_collect_begin - start handing a collection's objects over
- *
- * Context: the RCU reclaim thread, reclaim_mutex held.
- */
-struct fin_collect *finalizer_collect_begin(void)
-{
-	memset(&collect, 0, sizeof(collect));
-	return &collect;
+	if (how == SLAB_FREE_RCU)
+		return false;	/* kfree_rcu() queues it itself */
+	slab_free_deferred(obj);
+	return true;
 }
 
 static bool collect_add(struct fin_collect *fc, void *obj)
@@ -945,27 +895,16 @@ static bool collect_add(struct fin_collect *fc, void *obj)
 	return true;
 }
 
-/**
- * slab_free_after_gp - free an object whose grace period has passed
- * @obj: the object
- * @fc: the collection being freed
- *
- * An object with a finalizer or cleanups goes to the finalizer FIFO (with
- * the collection, in order); any other is kfree()d.
- * Context: the RCU reclaim thread (or a free that waited for its own grace
- * period), reclaim_mutex held.
+/*
+ * The grace period of a freed object of a hooked slab has passed: one
+ * with a finalizer or cleanups joins this thread's collection, in order.
  */
-void slab_free_after_gp(void *obj, struct fin_collect *fc)
+static bool collect_after_gp(const struct slab_obj *o, void *obj)
 {
-	struct slab *slab = virt_to_slab(obj);
 	struct fin_ref r;
 	unsigned long old;
 
-	if (likely(!slab_wants_finalizer(slab))) {
-		kfree(obj);
-		return;
-	}
-	ref_init(&r, slab_cache(slab), slab, obj);
+	ref_init(&r, o);
 	old = r.slot ? READ_ONCE(r.slot->state) : FIN_LIVE;
 	if (!ref_needs_finalizing(&r)) {
 		/* the finalizer was cleared after the free */
@@ -973,36 +912,64 @@ void slab_free_after_gp(void *obj, struct fin_collect *fc)
 			WRITE_ONCE(r.slot->state, FIN_LIVE);
 			WRITE_ONCE(unmarked, unmarked + 1);
 		}
-		kfree(obj);
-		return;
+		return false;
 	}
 	if (old == FIN_QUEUED) {
 		report_double_free(obj, "kfree_rcu", &r);
-		return;
+		return true;
 	}
 	if (r.slot)
 		WRITE_ONCE(r.slot->state, FIN_QUEUED);
 	if (old == FIN_DYING)
 		WRITE_ONCE(unmarked, unmarked + 1);
-	if (!collect_add(fc, obj)) {
+	if (!collect_add(&collect, obj)) {
 		slab_warn("no memory to queue the finalizer of %p; the object is leaked",
 			  obj);
-		return;
+		return true;
 	}
-	if ((r.slot && READ_ONCE(r.slot->fn)) || (r.s && READ_ONCE(r.s->finalizer)))
-		fc->finalizers++;
+	if ((r.slot && READ_ONCE(r.slot->fn)) || (r.o.s && READ_ONCE(r.o.s->finalizer)))
+		collect.finalizers++;
+	return true;
 }
 
 /**
- * finalizer_collect_end - put a collection's objects on the FIFO
- * @fc: from finalizer_collect_begin()
+ * finalizer_free_hook - the finalizer's part of slab_free_hook()
+ * @o: the object's lookup
+ * @obj: the object, in a hooked slab
+ * @caller: the free function, for reports
+ * @how: see enum slab_free_how
  *
- * Context: the RCU reclaim thread, reclaim_mutex held (so fork() never
- * splits a collection); the caller kicks the worker once it dropped it.
+ * A free (SLAB_FREE_NOW, SLAB_FREE_RCU) of an object with a finalizer or
+ * cleanups marks it DYING and has it wait for a grace period; a second
+ * free of a DYING object is reported.  After the grace period
+ * (SLAB_FREE_AFTER_GP) it joins the collection that finalizer_free_flush()
+ * puts on the FIFO.
+ *
+ * Return: true when the object was taken or the free refused.
  */
-void finalizer_collect_end(struct fin_collect *fc)
+bool finalizer_free_hook(const struct slab_obj *o, void *obj,
+			 const char *caller, enum slab_free_how how)
 {
-	if (!fc->nr)
+	if (how == SLAB_FREE_AFTER_GP)
+		return collect_after_gp(o, obj);
+	return mark_dying(o, obj, caller, how);
+}
+
+/**
+ * finalizer_free_flush - put this thread's collection on the FIFO
+ *
+ * Called by slab_free_after_gp() after each run of objects, so a
+ * collection goes on the FIFO in one splice, in order, and the worker is
+ * kicked.
+ * Context: the RCU reclaim (reclaim_mutex held, so fork() never splits a
+ * collection).  queue_work() takes only workqueue locks, which come after
+ * every kslab lock.
+ */
+void finalizer_free_flush(void)
+{
+	struct fin_collect *fc = &collect;
+
+	if (likely(!fc->nr))
 		return;
 	pthread_mutex_lock(&fin_lock);
 	if (fifo_tail)
@@ -1013,6 +980,8 @@ void finalizer_collect_end(struct fin_collect *fc)
 	fin_queued += fc->nr;
 	fin_stats.finalizers_queued += fc->finalizers;
 	pthread_mutex_unlock(&fin_lock);
+	memset(fc, 0, sizeof(*fc));
+	finalizer_kick();
 }
 
 /* ------------------------------------------------------------- the API */
@@ -1099,8 +1068,7 @@ int kmem_cache_set_finalizer(struct kmem_cache *s, kmem_finalizer_t fn,
 	WRITE_ONCE(s->finalizers_used, true);
 	/* the argument before the function: pairs with finalize_object() */
 	smp_store_release(&s->finalizer, fn);
-	/* new slabs test s->finalizer: see slab_mark_cache_finalizable() */
-	slab_mark_cache_finalizable(s);
+	slab_mark_cache_hooked(s);
 	pthread_mutex_unlock(&fin_lock);
 	return 0;
 }
@@ -1471,8 +1439,7 @@ void finalizer_atfork_child(void)
 			struct fin_ref r;
 
 			/* finished: LIVE again (without a slot: lost) */
-			ref_init(&r, slab_cache(virt_to_slab(obj)),
-				 virt_to_slab(obj), obj);
+			ref_of(&r, obj);
 			if (!r.slot || READ_ONCE(r.slot->state) != FIN_QUEUED)
 				from++;
 		}

@@ -249,32 +249,28 @@ static void collect_partial_batches(bool all, unsigned long now,
 }
 
 /*
- * Free every object of a collection; objects with finalizers go, in
- * order, to the finalizer queue instead.  The batches stay untouched: they
- * are still on the in-flight list, which kmem_cache_get_info() may walk.
+ * Free every object of a collection through the generic layer, in the
+ * order they were freed (objects with finalizers are queued for them
+ * there, in that order).  The batches stay untouched: they are still on
+ * the in-flight list, which kmem_cache_get_info() may walk.
  * Context: reclaim_mutex held, not rcu_lock.
  */
 static size_t free_batches(const struct rcu_batch *b, struct rcu_head *head)
 {
-	struct fin_collect *fc = finalizer_collect_begin();
 	size_t n = 0;
 
 	for (; b; b = b->next) {
-		unsigned long i;
-
-		for (i = 0; i < b->nr; i++)
-			slab_free_after_gp(b->objs[i], fc);
+		slab_free_after_gp(b->objs, b->nr);
 		n += b->nr;
 	}
 	while (head) {
 		struct rcu_head *next = (struct rcu_head *)head->next.next;
+		void *obj = (char *)head - (size_t)(uintptr_t)head->func;
 
-		slab_free_after_gp((char *)head - (size_t)(uintptr_t)head->func,
-				   fc);
+		slab_free_after_gp(&obj, 1);
 		head = next;
 		n++;
 	}
-	finalizer_collect_end(fc);
 	return n;
 }
 
@@ -392,10 +388,6 @@ static void *rcu_reclaim_thread(void *unused)
 		rcu_stats.grace_periods++;
 		rcu_stats.objects += freed;
 		pthread_cond_broadcast(&rcu_done);
-		/* finalizers of the collection: no kslab lock around queue_work() */
-		pthread_mutex_unlock(&rcu_lock);
-		finalizer_kick();
-		pthread_mutex_lock(&rcu_lock);
 	}
 	return NULL;
 }
@@ -544,28 +536,20 @@ static noinline bool queue_rcu_free_slow(struct rcu_thread *rt, void *p,
 
 
 /*
- * Whether @p is an object kslab handed out; one with a finalizer is marked
- * as freed, and a second RCU free of it is reported (*@twice).
+ * Whether @p may be queued: the start of an object kslab handed out, and
+ * not refused by the free hook (which marks an object with a finalizer as
+ * freed, and reports a second free of one).  *@bad tells a pointer kslab
+ * never handed out from a refused free.
  */
-static bool rcu_object_valid(const void *p, const char *caller, bool *twice)
+static bool rcu_free_allowed(const void *p, const char *caller, bool *bad)
 {
-	struct slab *slab = virt_to_slab(p);
-	struct kmem_cache *s;
+	struct slab_obj o;
 
-	*twice = false;
-	if (!slab)
+	*bad = !slab_lookup_obj(p, &o);
+	if (unlikely(*bad))
 		return false;
-	s = slab_cache(slab);
-	if (!s) {
-		if (p != slab->base)
-			return false;
-	} else if (!obj_is_slot_start(s, slab, p)) {
-		return false;
-	}
-	if (unlikely(slab_wants_finalizer(slab)))
-		*twice = finalizer_mark_dying(s, slab, (void *)p,
-					      caller) == FIN_DOUBLE;
-	return true;
+	return likely(!slab_hooked(o.slab)) ||
+	       !slab_free_hook(&o, (void *)p, caller, SLAB_FREE_RCU);
 }
 
 /*
@@ -607,14 +591,9 @@ static __always_inline bool queue_rcu_free(void *p, size_t head_off)
 /* @p's grace period has passed: free it, or queue its finalizer, now. */
 static void free_after_own_gp(void *p)
 {
-	struct fin_collect *fc;
-
 	pthread_mutex_lock(&reclaim_mutex);
-	fc = finalizer_collect_begin();
-	slab_free_after_gp(p, fc);
-	finalizer_collect_end(fc);
+	slab_free_after_gp(&p, 1);
 	pthread_mutex_unlock(&reclaim_mutex);
-	finalizer_kick();
 }
 
 /**
@@ -628,17 +607,16 @@ static void free_after_own_gp(void *p)
  */
 void __kslab_kfree_rcu(void *p, size_t head_off)
 {
-	bool twice;
+	bool bad;
 
 	if (!p)
 		return;
-	if (unlikely(!rcu_object_valid(p, "kfree_rcu", &twice))) {
-		report_rcu("kfree_rcu: invalid pointer (not an object kslab handed out); ignored:",
-			   p);
+	if (unlikely(!rcu_free_allowed(p, "kfree_rcu", &bad))) {
+		if (bad)
+			report_rcu("kfree_rcu: invalid pointer (not an object kslab handed out); ignored:",
+				   p);
 		return;
 	}
-	if (unlikely(twice))
-		return;
 	queue_rcu_free(p, head_off);
 }
 
@@ -651,17 +629,16 @@ void __kslab_kfree_rcu(void *p, size_t head_off)
  */
 void __kslab_kfree_rcu_mightsleep(void *p)
 {
-	bool twice;
+	bool bad;
 
 	if (!p)
 		return;
-	if (unlikely(!rcu_object_valid(p, "kfree_rcu_mightsleep", &twice))) {
-		report_rcu("kfree_rcu_mightsleep: invalid pointer (not an object kslab handed out); ignored:",
-			   p);
+	if (unlikely(!rcu_free_allowed(p, "kfree_rcu_mightsleep", &bad))) {
+		if (bad)
+			report_rcu("kfree_rcu_mightsleep: invalid pointer (not an object kslab handed out); ignored:",
+				   p);
 		return;
 	}
-	if (unlikely(twice))
-		return;
 	if (unlikely(inside_read_section()))
 		report_rcu("kfree_rcu_mightsleep() called inside an RCU read-side critical section; object",
 			   p);

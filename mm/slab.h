@@ -63,19 +63,19 @@ struct slab {
 	unsigned int inuse;		/* objects out of the slab; under lock */
 	unsigned int first_free;	/* no free bit in words below; under lock */
 	struct list_head slab_list;	/* partial/full/empty; under lock */
-	void *meta;			/* finalizer slots (mm/finalizer.c) */
+	void *meta;			/* a feature's per-object state */
 	unsigned long empty_since;	/* ms, while on the empty list */
 	unsigned long free_map[];	/* under lock */
 };
 
-/* The low bit of slab->cache: see slab_wants_finalizer(). */
-#define SLAB_FINALIZABLE	1UL
+/* The low bit of slab->cache: see slab_hooked(). */
+#define SLAB_HOOKED		1UL
 
 /* The cache of @slab, NULL for a large kmalloc. */
 static __always_inline struct kmem_cache *slab_cache(const struct slab *slab)
 {
 	return (struct kmem_cache *)((uintptr_t)READ_ONCE(slab->cache) &
-				     ~SLAB_FINALIZABLE);
+				     ~SLAB_HOOKED);
 }
 
 /*
@@ -156,6 +156,7 @@ struct kmem_cache {
 	bool kmalloc;			/* one of the kmalloc-<size> caches */
 	bool internal;			/* kslab's own metadata: no front ends */
 	bool finalizers_used;		/* an object or the cache had one */
+	bool hook_all_slabs;		/* every slab joins hooked: slab_hooked() */
 	void *finalizer_arg;
 
 	pthread_mutex_t lock;
@@ -373,51 +374,104 @@ static __always_inline void slab_free(struct kmem_cache *s, void *obj)
 	__slab_free(s, obj);
 }
 
+/* ------------------------------------------------------ object lookup */
+
 /*
- * mm/finalizer.c.  slab_wants_finalizer() is the one test the free paths
- * make: an object can have a finalizer or cleanups only if its slab has
- * finalizer slots or its cache a finalizer, and either sets the low bit of
- * slab->cache, which the free paths load anyway.  kmem_cache_free() then
- * finds slab->cache != s and kfree() tests a register: a free of an
- * object in a slab without finalizers costs no extra load.  The bit stays
- * until the slab leaves its cache.
+ * struct slab_obj - what a pointer is to kslab, from slab_lookup_obj():
+ * its slab, its cache (NULL for a large kmalloc) and its slot.  Every
+ * check of "is this the start of a kslab object" is this one lookup.
  */
-static __always_inline bool slab_wants_finalizer(const struct slab *slab)
+struct slab_obj {
+	struct slab *slab;
+	struct kmem_cache *s;		/* NULL for a large kmalloc */
+	unsigned int index;		/* slot in the slab; 0 for large */
+};
+
+/**
+ * slab_lookup_obj - whether @p is the start of an object kslab handed out
+ * @p: any address except NULL and ZERO_SIZE_PTR
+ * @o: filled in when the answer is yes
+ *
+ * Two loads for the slab, one multiply for the slot; no lock.  Whether
+ * the object is out of its slab is slab_obj_in_slab()'s question.
+ * Return: true when @p starts an object slot or a large kmalloc.
+ */
+static __always_inline bool slab_lookup_obj(const void *p, struct slab_obj *o)
 {
-	return (uintptr_t)READ_ONCE(slab->cache) & SLAB_FINALIZABLE;
+	struct slab *slab = virt_to_slab(p);
+	struct kmem_cache *s;
+
+	if (unlikely(!slab))
+		return false;
+	s = slab_cache(slab);
+	o->slab = slab;
+	o->s = s;
+	if (unlikely(!s)) {
+		o->index = 0;
+		return p == slab->base;
+	}
+	o->index = obj_to_index(s, slab, p);
+	return obj_is_slot_start(s, slab, p);
 }
 
-static __always_inline void slab_mark_finalizable(struct slab *slab)
+/*
+ * Whether the object is free in its slab (not out to a user nor sitting
+ * in a magazine).  A racy read: for reports and argument checks only.
+ */
+static inline bool slab_obj_in_slab(const struct slab_obj *o)
 {
-	__atomic_fetch_or((uintptr_t *)&slab->cache, SLAB_FINALIZABLE,
+	if (!o->s)
+		return false;
+	return READ_ONCE(o->slab->free_map[o->index / 64]) &
+	       (1UL << (o->index % 64));
+}
+
+/* ---------------------------------------------------------- the hooks */
+
+/*
+ * A feature that acts on objects on their way out sets SLAB_HOOKED, the
+ * low bit of slab->cache, on the slabs whose objects it must see (one
+ * slab at a time with slab_mark_hooked(), or every slab of a cache with
+ * slab_mark_cache_hooked()).  The free paths load slab->cache anyway:
+ * kmem_cache_free() then finds slab->cache != s and kfree() tests a
+ * register, so a free from an unhooked slab costs nothing for any
+ * feature.  The bit stays until the slab leaves its cache.
+ */
+static __always_inline bool slab_hooked(const struct slab *slab)
+{
+	return (uintptr_t)READ_ONCE(slab->cache) & SLAB_HOOKED;
+}
+
+static __always_inline void slab_mark_hooked(struct slab *slab)
+{
+	__atomic_fetch_or((uintptr_t *)&slab->cache, SLAB_HOOKED,
 			  __ATOMIC_RELEASE);
 }
 
-void slab_mark_cache_finalizable(struct kmem_cache *s);
+void slab_mark_cache_hooked(struct kmem_cache *s);
 
-enum fin_mark {
-	FIN_NONE,	/* no finalizer, no cleanup: free as usual */
-	FIN_TAKEN,	/* marked dying: finalize after a grace period */
-	FIN_DOUBLE,	/* already dying: a double free, reported */
+/* What a free of a hooked object is (slab_free_hook()'s @how). */
+enum slab_free_how {
+	SLAB_FREE_NOW,		/* kfree(), kmem_cache_free() */
+	SLAB_FREE_RCU,		/* kfree_rcu(): the caller defers it */
+	SLAB_FREE_AFTER_GP,	/* its grace period passed (RCU reclaim) */
 };
 
-struct fin_collect;
-enum fin_mark finalizer_mark_dying(struct kmem_cache *s, struct slab *slab,
-				   void *obj, const char *caller);
-bool finalize_on_free(struct kmem_cache *s, struct slab *slab, void *obj,
-		      const char *caller);
-void slab_free_after_gp(void *obj, struct fin_collect *fc);
-struct fin_collect *finalizer_collect_begin(void);
-void finalizer_collect_end(struct fin_collect *fc);
-void finalizer_kick(void);
+/* mm/slab_common.c: the one call out, and the one call back */
+bool slab_free_hook(const struct slab_obj *o, void *obj, const char *caller,
+		    enum slab_free_how how);
+void slab_free_unhooked(const struct slab_obj *o, void *obj);
+void slab_free_after_gp(void *const *objs, size_t nr);
+
+/* mm/finalizer.c: the finalizer's part of the free hook */
+bool finalizer_free_hook(const struct slab_obj *o, void *obj,
+			 const char *caller, enum slab_free_how how);
+void finalizer_free_flush(void);
 void finalizer_slab_release(struct slab *slab);
 void finalizer_atfork_prepare(void);
 void finalizer_atfork_parent(void);
 void finalizer_atfork_child(void);
 bool finalizer_cache_destroy(struct kmem_cache *s);
-
-/* mm/slab_common.c: the free that finalization ends with */
-void slab_free_final(struct kmem_cache *s, struct slab *slab, void *obj);
 
 /* mm/kfree_rcu.c */
 void slab_free_deferred(void *obj);

@@ -77,6 +77,8 @@ static pthread_once_t kslab_once = PTHREAD_ONCE_INIT;
 _Static_assert(sizeof(struct slab) <= LARGE_TAIL,
 	       "struct slab must fit after a large object");
 
+static void unmap_large(struct slab *slab);
+
 /* ------------------------------------------------------------- reports */
 
 static __cold void dump_stack(void)
@@ -150,18 +152,15 @@ void slab_report_bad_free(struct kmem_cache *s, const void *obj,
 }
 
 static __cold void report_cache_free_mismatch(struct kmem_cache *s,
-					      const void *obj)
+					      const void *obj,
+					      const struct slab_obj *o)
 {
-	struct slab *slab = virt_to_slab(obj);
-
-	struct kmem_cache *owner = slab ? slab_cache(slab) : NULL;
-
-	if (!owner || !obj_is_slot_start(owner, slab, obj)) {
+	if (!o->s) {
 		report_invalid_free("kmem_cache_free", obj);
 		return;
 	}
 	slab_warn("kmem_cache_free(%s): object %p belongs to different cache %s; ignored",
-		  s ? s->name : "(null)", obj, owner->name);
+		  s ? s->name : "(null)", obj, o->s->name);
 	dump_stack();
 }
 
@@ -373,27 +372,95 @@ void *kmem_cache_zalloc(struct kmem_cache *s, gfp_t gfp)
 	return kmem_cache_alloc(s, gfp | __GFP_ZERO);
 }
 
-/*
- * The free of an object in a slab or cache with finalizers.  Out of line
- * and reached by a tail call, so that the common free needs no stack frame.
+/**
+ * slab_free_hook - the one call out of the free paths
+ * @o: the object's lookup
+ * @obj: the object
+ * @caller: the public function that frees it, for reports
+ * @how: what kind of free this is
+ *
+ * Reached only for objects of hooked slabs (slab_hooked()).  Each feature
+ * may take the object (to hand it back later through
+ * slab_free_unhooked()), or report a bad free and stop it.  With
+ * SLAB_FREE_RCU the caller itself defers the object; "false" lets it go on.
+ *
+ * Context: the freeing thread, or the RCU reclaim after a grace period.
+ * Return: true when the object was taken or the free refused.
  */
-static noinline void slab_free_finalizable(struct kmem_cache *s,
-					   struct slab *slab, void *obj,
-					   const char *caller)
+bool slab_free_hook(const struct slab_obj *o, void *obj, const char *caller,
+		    enum slab_free_how how)
 {
-	if (!finalize_on_free(s, slab, obj, caller))
-		slab_free(s, obj);
+	return finalizer_free_hook(o, obj, caller, how);
 }
 
-/* kmem_cache_free() of an object with finalizers, or of a wrong one. */
-static noinline void kmem_cache_free_slow(struct kmem_cache *s,
-					  struct slab *slab, void *obj)
+/**
+ * slab_free_unhooked - the one call back: free an object for real
+ * @o: the object's lookup
+ * @obj: the object, which no feature holds any more
+ *
+ * What a feature that took an object in slab_free_hook() calls when it
+ * is done with it (the finalizer worker, after the finalizer ran); the
+ * free paths' own end.  Runs no hook again.
+ */
+void slab_free_unhooked(const struct slab_obj *o, void *obj)
 {
-	if (slab && slab_cache(slab) == s && slab_wants_finalizer(slab) &&
-	    obj_is_slot_start(s, slab, obj))
-		slab_free_finalizable(s, slab, obj, "kmem_cache_free");
+	if (likely(o->s))
+		slab_free(o->s, obj);
 	else
-		report_cache_free_mismatch(s, obj);
+		unmap_large(o->slab);
+}
+
+/* Free @obj of @o through the hook, if its slab has one. */
+static void slab_free_checked(const struct slab_obj *o, void *obj,
+			      const char *caller)
+{
+	if (unlikely(slab_hooked(o->slab)) &&
+	    slab_free_hook(o, obj, caller, SLAB_FREE_NOW))
+		return;
+	slab_free_unhooked(o, obj);
+}
+
+/**
+ * slab_free_after_gp - free objects whose grace period has passed
+ * @objs: the objects, in the order they were freed
+ * @nr: how many
+ *
+ * RCU reclaim's way back into the allocator: each object goes through the
+ * free hook (SLAB_FREE_AFTER_GP: a finalizer's object is queued for its
+ * finalizer, in this order), then back to its cache.
+ *
+ * Context: the RCU reclaim (one collection at a time), no cache lock held.
+ */
+void slab_free_after_gp(void *const *objs, size_t nr)
+{
+	size_t i;
+
+	for (i = 0; i < nr; i++) {
+		struct slab_obj o;
+
+		if (unlikely(!slab_lookup_obj(objs[i], &o))) {
+			report_invalid_free("kfree_rcu", objs[i]);
+			continue;
+		}
+		if (unlikely(slab_hooked(o.slab)) &&
+		    slab_free_hook(&o, objs[i], "kfree_rcu", SLAB_FREE_AFTER_GP))
+			continue;
+		slab_free_unhooked(&o, objs[i]);
+	}
+	finalizer_free_flush();
+}
+
+/* kmem_cache_free() of a hooked object, or of a wrong one. */
+static noinline void kmem_cache_free_slow(struct kmem_cache *s, void *obj)
+{
+	struct slab_obj o;
+
+	if (!slab_lookup_obj(obj, &o))
+		report_invalid_free("kmem_cache_free", obj);
+	else if (o.s != s)
+		report_cache_free_mismatch(s, obj, &o);
+	else
+		slab_free_checked(&o, obj, "kmem_cache_free");
 }
 
 /**
@@ -413,10 +480,10 @@ void kmem_cache_free(struct kmem_cache *s, void *obj)
 	if (unlikely(!obj))
 		return;
 	slab = virt_to_slab(obj);
-	/* a tagged slab->cache differs from s: see slab_wants_finalizer() */
+	/* a hooked slab->cache differs from s: see slab_hooked() */
 	if (unlikely(!slab || READ_ONCE(slab->cache) != s ||
 		     !obj_is_slot_start(s, slab, obj))) {
-		kmem_cache_free_slow(s, slab, obj);
+		kmem_cache_free_slow(s, obj);
 		return;
 	}
 	slab_free(s, obj);
@@ -574,36 +641,6 @@ static void unmap_large(struct slab *slab)
 	slab_unmap(start, total);
 }
 
-static noinline void kfree_large(struct slab *slab, const void *p)
-{
-	void *start = slab->base;
-
-	if (unlikely(p != start)) {
-		report_invalid_free("kfree", p);
-		return;
-	}
-	if (unlikely(slab_wants_finalizer(slab)) &&
-	    finalize_on_free(NULL, slab, (void *)p, "kfree"))
-		return;
-	unmap_large(slab);
-}
-
-/**
- * slab_free_final - the free that ends an object's finalization
- * @s: its cache, NULL for a large kmalloc
- * @slab: its slab
- * @obj: the object, its finalizer and cleanups done
- *
- * Context: the finalizer thread.
- */
-void slab_free_final(struct kmem_cache *s, struct slab *slab, void *obj)
-{
-	if (s)
-		slab_free(s, obj);
-	else
-		unmap_large(slab);
-}
-
 /* kmalloc() of size 0, of a large size, or before kslab_init() ran */
 static noinline void *__kmalloc_slow(size_t size, gfp_t gfp)
 {
@@ -684,39 +721,27 @@ void *kcalloc(size_t n, size_t size, gfp_t gfp)
  */
 size_t ksize(const void *p)
 {
-	struct kmem_cache *s;
-	struct slab *slab;
+	struct slab_obj o;
 
 	if (ZERO_OR_NULL_PTR(p))
 		return 0;
-	slab = virt_to_slab(p);
-	if (unlikely(!slab))
-		goto invalid;
-	s = slab_cache(slab);
-	if (!s) {
-		if (p != slab->base)
-			goto invalid;
-		return slab->size - LARGE_TAIL;
+	if (unlikely(!slab_lookup_obj(p, &o))) {
+		report_invalid_free("ksize", p);
+		return 0;
 	}
-	if (!obj_is_slot_start(s, slab, p))
-		goto invalid;
-	return s->object_size;
-invalid:
-	report_invalid_free("ksize", p);
-	return 0;
+	return o.s ? o.s->object_size : o.slab->size - LARGE_TAIL;
 }
 
-/* kfree() of an object in a slab that may have finalizers. */
-static noinline void kfree_finalizable(struct slab *slab, const void *p)
+/* kfree() of a large or hooked object, or of a bad pointer. */
+static noinline void kfree_slow(const void *p)
 {
-	struct kmem_cache *s = slab_cache(slab);
+	struct slab_obj o;
 
-	if (!s)
-		kfree_large(slab, p);
-	else if (!obj_is_slot_start(s, slab, p))
+	if (unlikely(!slab_lookup_obj(p, &o))) {
 		report_invalid_free("kfree", p);
-	else
-		slab_free_finalizable(s, slab, (void *)p, "kfree");
+		return;
+	}
+	slab_free_checked(&o, (void *)p, "kfree");
 }
 
 /**
@@ -735,23 +760,17 @@ void kfree(const void *p)
 		return;
 	slab = virt_to_slab(p);
 	if (unlikely(!slab))
-		goto invalid;
+		goto slow;
 	s = READ_ONCE(slab->cache);
-	/* a register test: see slab_wants_finalizer() */
-	if (unlikely((uintptr_t)s & SLAB_FINALIZABLE)) {
-		kfree_finalizable(slab, p);
-		return;
-	}
-	if (unlikely(!s)) {
-		kfree_large(slab, p);
-		return;
-	}
+	/* hooked or large: a register test, see slab_hooked() */
+	if (unlikely(((uintptr_t)s & SLAB_HOOKED) || !s))
+		goto slow;
 	if (unlikely(!obj_is_slot_start(s, slab, p)))
-		goto invalid;
+		goto slow;
 	slab_free(s, (void *)p);
 	return;
-invalid:
-	report_invalid_free("kfree", p);
+slow:
+	kfree_slow(p);
 }
 
 /**

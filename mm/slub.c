@@ -310,25 +310,26 @@ static void slab_decay(void)
 }
 
 /**
- * slab_mark_cache_finalizable - route every free from @s to the finalizer
- * @s: a cache whose finalizer was just set
+ * slab_mark_cache_hooked - route every free from @s through slab_free_hook()
+ * @s: a cache a feature wants to see every free of
  *
- * Tags every slab of @s (see slab_wants_finalizer()).  A slab added later
- * is tagged when it joins the cache, under the same lock, if the cache
- * has a finalizer then: no slab is missed.
+ * Hooks every slab of @s (see slab_hooked()).  A slab added later is
+ * hooked when it joins the cache, under the same lock: no slab is missed.
+ * The mark stays for the life of the cache.
  *
- * Context: fin_lock held (it comes before the cache locks).
+ * Context: no cache lock held.
  */
-void slab_mark_cache_finalizable(struct kmem_cache *s)
+void slab_mark_cache_hooked(struct kmem_cache *s)
 {
 	struct list_head *lists[] = { &s->partial, &s->full, &s->empty };
 	struct slab *slab;
 	unsigned int i;
 
 	pthread_mutex_lock(&s->lock);
+	WRITE_ONCE(s->hook_all_slabs, true);
 	for (i = 0; i < ARRAY_SIZE(lists); i++)
 		list_for_each_entry(slab, lists[i], slab_list)
-			slab_mark_finalizable(slab);
+			slab_mark_hooked(slab);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -461,9 +462,9 @@ static unsigned int refill_objects(struct kmem_cache *s, gfp_t gfp,
 			release_slabs(s, &one);
 			return 0;
 		}
-		/* under the lock: see slab_mark_cache_finalizable() */
-		if (READ_ONCE(s->finalizer))
-			slab_mark_finalizable(slab);
+		/* under the lock: see slab_mark_cache_hooked() */
+		if (s->hook_all_slabs)
+			slab_mark_hooked(slab);
 		list_add(&slab->slab_list, &s->empty);
 		s->nr_slabs++;
 		s->nr_empty++;
