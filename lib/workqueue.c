@@ -55,8 +55,9 @@
  * pthread_cleanup_push()) finishes the work as if it had returned, says
  * so on stderr and starts a new worker, which goes on with the queue.
  *
- * fork(): the prepare handler takes wq_list_lock, timer_lock and every
- * wq->lock.  Those freeze everything but the lock-free pushes, which are
+ * fork(): kslab's one fork table (mm/lifecycle.c) calls these handlers
+ * last, after every allocator lock: the prepare handler takes
+ * wq_list_lock, timer_lock and every wq->lock.  Those freeze everything but the lock-free pushes, which are
  * atomic: a stack is never half-linked.  A work whose pending bit was set
  * by a thread that did not get to push it before the fork would stay
  * pending forever in the child, so the pending bit counts only with the
@@ -85,6 +86,7 @@
 
 #include "lib/compiler.h"
 #include "lib/list.h"
+#include "lib/workqueue.h"
 
 #pragma GCC visibility push(hidden)
 
@@ -1248,7 +1250,7 @@ void destroy_workqueue(struct workqueue_struct *wq)
 
 /* ---- fork and start-up ----------------------------------------------- */
 
-static void wq_atfork_prepare(void)
+void kslab_wq_fork_prepare(void)
 {
 	struct workqueue_struct *wq;
 
@@ -1258,7 +1260,7 @@ static void wq_atfork_prepare(void)
 		pthread_mutex_lock(&wq->lock);
 }
 
-static void wq_atfork_parent(void)
+void kslab_wq_fork_parent(void)
 {
 	struct workqueue_struct *wq;
 
@@ -1307,7 +1309,7 @@ static void wq_atfork_child_wq(struct workqueue_struct *wq)
 	kick_if_stalled(wq);
 }
 
-static void wq_atfork_child(void)
+void kslab_wq_fork_child(void)
 {
 	struct workqueue_struct *wq;
 	struct delayed_work *dwork;
@@ -1338,7 +1340,8 @@ static __attribute__((__constructor__(110))) void workqueue_init(void)
 	if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
 		idle_spins = WQ_IDLE_SPINS;
 	pthread_once(&worker_key_once, worker_key_init);
-	pthread_atfork(wq_atfork_prepare, wq_atfork_parent, wq_atfork_child);
+	/* links and starts the process lifecycle, which owns fork() */
+	kslab_init();
 	system_wq = alloc_workqueue("events", 0, 0);
 	system_unbound_wq = alloc_workqueue("events_unbound", WQ_UNBOUND, 0);
 	if (!system_wq || !system_unbound_wq)

@@ -66,14 +66,11 @@
  * worker.
  *
  * Locks: fin_lock (the FIFO, the waiters, the watchdog's sleep) and
- * cleanup_lock (cleanup lists and the handle hash) are leaves except for
- * metadata allocation; the RCU reclaim thread takes fin_lock under its
- * reclaim_mutex.  queue_work() is never called with a kslab lock held (the
- * workqueue has its own fork handlers and lock).  fork() takes both after
- * reclaim_mutex and before slab_mutex; in the child a finalizer that was
- * running goes back to the head of the FIFO (the child's copy of the object
- * was never finalized there) and the workqueue is created afresh on the
- * next kick.
+ * cleanup_lock (cleanup lists and the handle hash); their place in the
+ * global order is in the list at the top of mm/lifecycle.c.  In a fork()
+ * child a finalizer that was running goes back to the head of the FIFO
+ * (the child's copy of the object was never finalized there) and the
+ * workqueue starts a new worker on the next kick.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -154,21 +151,13 @@ static unsigned long fin_wake_at = ~0UL;	/* under fin_lock */
 
 /*
  * Objects marked DYING and not yet queued: each freeing thread counts its
- * marks in its own fin_thread (no shared cache line on the free path); the
- * RCU reclaim side counts the objects that left DYING (under its
- * reclaim_mutex).  See dying_objects().
+ * marks in its own struct fin_thread (mm/slab.h); the RCU reclaim side
+ * counts the objects that left DYING (under its reclaim_mutex).  See
+ * dying_objects().
  */
-struct fin_thread {
-	unsigned long marked;		/* written by the owner only */
-	bool registered;		/* on fin_threads */
-	struct list_head node;		/* under fin_lock */
-};
-
-static __thread struct fin_thread fin_self __initial_exec;
 static LIST_HEAD(fin_threads);
 static unsigned long marked_by_gone_threads;	/* under fin_lock */
 static unsigned long unmarked;			/* under reclaim_mutex */
-static pthread_key_t fin_thread_key;
 static bool fin_ready;
 
 /* the worker's current chunk, for pthread_exit() and fork() */
@@ -676,10 +665,16 @@ static bool nothing_pending(void)
 	return fin_queued == READ_ONCE(fin_done) && !dying_objects();
 }
 
-static void fin_thread_exit(void *arg)
+/**
+ * finalizer_thread_exit - keep an exiting thread's count of DYING objects
+ * @t: the thread's state
+ */
+void finalizer_thread_exit(struct kslab_thread *t)
 {
-	struct fin_thread *ft = arg;
+	struct fin_thread *ft = &t->fin;
 
+	if (!ft->registered)
+		return;
 	pthread_mutex_lock(&fin_lock);
 	marked_by_gone_threads += ft->marked;
 	ft->marked = 0;
@@ -694,13 +689,13 @@ static noinline void register_fin_thread(struct fin_thread *ft)
 	list_add(&ft->node, &fin_threads);
 	ft->registered = true;
 	pthread_mutex_unlock(&fin_lock);
-	pthread_setspecific(fin_thread_key, ft);
+	kslab_thread_register();
 }
 
 /* One more object of this thread's is DYING. */
 static __always_inline void count_marked(void)
 {
-	struct fin_thread *ft = &fin_self;
+	struct fin_thread *ft = &kslab_self.fin;
 
 	if (unlikely(!ft->registered))
 		register_fin_thread(ft);
@@ -783,7 +778,6 @@ static void start_watchdog(void)
 
 /* ------------------------------------------------------------ set-up */
 
-static void finalizer_exit(void);
 
 static void init_cond(pthread_cond_t *cond)
 {
@@ -797,7 +791,6 @@ static void init_cond(pthread_cond_t *cond)
 
 static void fin_init_once(void)
 {
-	kslab_init();
 	cycles_base = cycles();
 	ns_base = now_ns();
 	gc_patience_ms = kslab_option(OPT_GC_PATIENCE_MS);
@@ -805,21 +798,35 @@ static void fin_init_once(void)
 	exit_wait_ms = kslab_option(OPT_FINALIZE_AT_EXIT);
 	init_cond(&fin_done_cond);
 	init_cond(&fin_wd_cond);
-	pthread_key_create(&fin_thread_key, fin_thread_exit);
 	INIT_WORK(&fin_work, finalizer_drain);
 	fin_wq = alloc_ordered_workqueue("kslab_finalizer", 0);
 	if (!fin_wq)
 		slab_warn("cannot create the kslab_finalizer workqueue; finalizers will not run");
-	atexit(finalizer_exit);
 	/* publishes the above to fin_init() without pthread_once() */
 	smp_store_release(&fin_ready, true);
 }
 
+/*
+ * The finalizer machinery is set up on first use, when a cache or an
+ * object gets its first finalizer: a program that never uses finalizers
+ * has no workqueue for them.
+ */
 static __always_inline void fin_init(void)
 {
 	/* pairs with the release at the end of fin_init_once() */
 	if (unlikely(!smp_load_acquire(&fin_ready)))
-		pthread_once(&fin_once, fin_init_once);
+		finalizer_init();
+}
+
+/**
+ * finalizer_init - set the finalizer machinery up
+ *
+ * Context: any thread; later calls return at once.
+ */
+void finalizer_init(void)
+{
+	kslab_init();
+	pthread_once(&fin_once, fin_init_once);
 }
 
 /*
@@ -1381,14 +1388,16 @@ bool finalizer_cache_destroy(struct kmem_cache *s)
 }
 
 /*
- * atexit(): nothing is lost silently.  With KSLAB_FINALIZE_AT_EXIT the
+ * At exit (mm/lifecycle.c): nothing is lost silently.  With KSLAB_FINALIZE_AT_EXIT the
  * queue first gets that long to drain.  Never waits on a stuck finalizer
  * beyond that deadline.
  */
-static void finalizer_exit(void)
+void finalizer_exit(void)
 {
 	unsigned long queued, started, done, dying, running, waiting;
 
+	if (!smp_load_acquire(&fin_ready))
+		return;
 	if (exit_wait_ms && !on_finalizer_thread && !rcu_inside_read_section())
 		kmem_finalizers_wait(exit_wait_ms);
 	pthread_mutex_lock(&fin_lock);
@@ -1450,7 +1459,7 @@ void finalizer_atfork_child(void)
 	for (c = fifo_head; c; c = c->next)
 		n += c->nr;
 	list_for_each_entry_safe(ft, next, &fin_threads, node) {
-		if (ft == &fin_self)
+		if (ft == &kslab_self.fin)
 			continue;
 		marked_by_gone_threads += ft->marked;
 		list_del_init(&ft->node);

@@ -44,13 +44,12 @@
  * plus two batches per thread (one handed over past the bound, one
  * filling) wait.  Frees made inside read-side sections are not held back.
  *
- * Locks, in order: gp_mutex (held across every grace period kslab waits
- * for, so fork() never leaves liburcu's grace-period lock held in the
- * child), reclaim_mutex (held by the reclaim thread while it frees a
- * collection, so fork() never splits one between parent and child),
- * slab_mutex and the user caches' locks (mm/slub.c), rcu_lock (lists,
- * counters, every thread's batch pointer and stolen index), then a
- * metadata cache's lock (a batch is allocated under rcu_lock).
+ * Locks: gp_mutex (held across every grace period kslab waits for, so
+ * fork() never leaves liburcu's grace-period lock held in the child),
+ * reclaim_mutex (held while a collection is freed, so fork() never splits
+ * one between parent and child) and rcu_lock (lists, counters, every
+ * thread's batch pointer and stolen index).  Where they nest among the
+ * other locks: the one list at the top of mm/lifecycle.c.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -83,23 +82,6 @@ struct rcu_batch {
 _Static_assert(sizeof(struct rcu_batch) <= RCU_BATCH_BYTES,
 	       "an RCU batch must fit a 4 KiB metadata object");
 
-/*
- * One per thread that ever called an RCU free; lives in its TLS.  The
- * owner writes batch->objs[] and batch->nr without a lock; batch and
- * stolen change only under rcu_lock.  Objects [stolen, batch->nr) wait in
- * the thread; those below stolen were copied out by the reclaim thread.
- */
-struct rcu_thread {
-	struct rcu_batch *batch;	/* current batch, or NULL */
-	unsigned long stolen;		/* see above; under rcu_lock */
-	unsigned long since_ms;		/* when objs[stolen] was queued */
-	bool registered;		/* on rcu_threads */
-	pthread_t owner;
-	struct list_head node;		/* on rcu_threads, under rcu_lock */
-};
-
-static __thread struct rcu_thread rcu_self __initial_exec;
-
 static const struct rcu_flavor_struct *rcu_flavor = &urcu_memb_flavor;
 static bool rcu_used;			/* an RCU free happened */
 
@@ -124,8 +106,6 @@ static unsigned int nr_spare_batches;
 static unsigned long collect_seq, done_seq;
 static size_t pending, peak_pending;
 static struct kslab_rcu_stats rcu_stats;
-static pthread_key_t rcu_exit_key;
-static pthread_once_t rcu_once = PTHREAD_ONCE_INIT;
 static size_t max_pending;
 static unsigned long batch_delay_ms;
 
@@ -419,9 +399,16 @@ static void wake_reclaimer(void)
 
 /* ------------------------------------------------------ thread batches */
 
-static void rcu_thread_exit(void *arg)
+/**
+ * rcu_thread_exit - hand an exiting thread's batch over
+ * @t: the thread's state
+ */
+void rcu_thread_exit(struct kslab_thread *t)
 {
-	struct rcu_thread *rt = arg;
+	struct rcu_thread *rt = &t->rcu;
+
+	if (!rt->registered)
+		return;
 
 	pthread_mutex_lock(&rcu_lock);
 	steal_thread_batch(rt);
@@ -455,18 +442,22 @@ static void init_work_cond(void)
 	pthread_condattr_destroy(&attr);
 }
 
-static void rcu_init_once(void)
+/**
+ * rcu_init - read RCU reclaim's options
+ *
+ * Context: kslab_init().  The reclaim thread starts on the first RCU free.
+ */
+void rcu_init(void)
 {
 	init_work_cond();
 	max_pending = kslab_option(OPT_RCU_MAX_PENDING);
 	batch_delay_ms = kslab_option(OPT_RCU_BATCH_DELAY_MS);
-	pthread_key_create(&rcu_exit_key, rcu_thread_exit);
 	rcu_stats.max_pending = max_pending;
 }
 
 static void register_rcu_thread(struct rcu_thread *rt)
 {
-	pthread_once(&rcu_once, rcu_init_once);
+	kslab_init();
 	pthread_mutex_lock(&rcu_lock);
 	WRITE_ONCE(rcu_used, true);
 	rt->owner = pthread_self();
@@ -475,7 +466,7 @@ static void register_rcu_thread(struct rcu_thread *rt)
 	list_add(&rt->node, &rcu_threads);
 	rt->registered = true;
 	pthread_mutex_unlock(&rcu_lock);
-	pthread_setspecific(rcu_exit_key, rt);
+	kslab_thread_register();
 }
 
 /*
@@ -559,7 +550,7 @@ static bool rcu_free_allowed(const void *p, const char *caller, bool *bad)
  */
 static __always_inline bool queue_rcu_free(void *p, size_t head_off)
 {
-	struct rcu_thread *rt = &rcu_self;
+	struct rcu_thread *rt = &kslab_self.rcu;
 	struct rcu_batch *b;
 	unsigned long n;
 
@@ -766,7 +757,7 @@ void kslab_rcu_get_stats(struct kslab_rcu_stats *st)
 	struct rcu_thread *rt;
 	size_t partial = 0;
 
-	pthread_once(&rcu_once, rcu_init_once);
+	kslab_init();
 	pthread_mutex_lock(&rcu_lock);
 	list_for_each_entry(rt, &rcu_threads, node)
 		partial += thread_waiting(rt);
@@ -854,7 +845,7 @@ void slab_release_after_gp(struct list_head *list)
 {
 	if (list_empty(list))
 		return;
-	pthread_once(&rcu_once, rcu_init_once);
+	kslab_init();
 	pthread_mutex_lock(&rcu_lock);
 	WRITE_ONCE(rcu_used, true);
 	list_splice_init(list, &rcu_slabs);

@@ -227,9 +227,9 @@ static __always_inline struct slab *virt_to_slab(const void *p)
 }
 
 /*
- * Per-thread table of front ends, indexed by cache id.  It lives in the
- * thread's TLS and is on slab_threads (under slab_mutex) while it has
- * entries, so a fork() child can free the tables of threads it lacks.
+ * Per-thread table of front ends, indexed by cache id.  It is on
+ * slab_threads (under slab_mutex) while it has entries, so a fork() child
+ * can free the tables of threads it lacks.
  */
 struct thread_cache_table {
 	struct thread_cache **caches;	/* size entries, never NULL */
@@ -238,16 +238,60 @@ struct thread_cache_table {
 	struct list_head node;
 };
 
-extern __thread struct thread_cache_table thread_caches __initial_exec;
+struct rcu_batch;
+
+/*
+ * A thread's RCU batch (mm/kfree_rcu.c).  The owner writes batch->objs[]
+ * and batch->nr without a lock; batch and stolen change only under
+ * rcu_lock.  Objects [stolen, batch->nr) wait in the thread; those below
+ * stolen were copied out by the reclaim thread.
+ */
+struct rcu_thread {
+	struct rcu_batch *batch;	/* current batch, or NULL */
+	unsigned long stolen;		/* see above; under rcu_lock */
+	unsigned long since_ms;		/* when objs[stolen] was queued */
+	bool registered;		/* on rcu_threads */
+	pthread_t owner;
+	struct list_head node;		/* on rcu_threads, under rcu_lock */
+};
+
+/*
+ * A thread's count of objects it marked DYING (mm/finalizer.c): no shared
+ * cache line on the free path; see dying_objects().
+ */
+struct fin_thread {
+	unsigned long marked;		/* written by the owner only */
+	bool registered;		/* on fin_threads */
+	struct list_head node;		/* under fin_lock */
+};
+
+/*
+ * struct kslab_thread - everything kslab keeps per thread, in its TLS
+ * (mm/lifecycle.c).  Each part belongs to the file named beside it; the
+ * one thread-exit key hands the whole struct to each part's exit, in
+ * kslab_thread_exit()'s order.
+ */
+struct kslab_thread {
+	struct thread_cache_table caches;	/* mm/slub.c; first: fast paths */
+	struct rcu_thread rcu;			/* mm/kfree_rcu.c */
+	struct fin_thread fin;			/* mm/finalizer.c */
+	bool exiting;				/* its exit key ran */
+	bool exit_key_set;
+};
+
+extern __thread struct kslab_thread kslab_self __initial_exec;
+
+/* mm/lifecycle.c */
+void kslab_thread_register(void);
 
 /* This thread's front end for @s, or NULL; for the slow paths. */
 static inline struct thread_cache *this_thread_cache(struct kmem_cache *s)
 {
 	struct thread_cache *tc;
 
-	if (s->id >= thread_caches.size)
+	if (s->id >= kslab_self.caches.size)
 		return NULL;
-	tc = thread_caches.caches[s->id];
+	tc = kslab_self.caches.caches[s->id];
 	return READ_ONCE(tc->cache) == s ? tc : NULL;
 }
 
@@ -294,12 +338,16 @@ bool __kmem_cache_shutdown(struct kmem_cache *s);
 void __kmem_cache_release(struct kmem_cache *s);
 int __kmem_cache_shrink(struct kmem_cache *s);
 void __kmem_cache_get_info(struct kmem_cache *s, struct kmem_cache_info *info);
-void slab_thread_init(void);
+void slab_init(void);
+void slab_thread_exit(struct kslab_thread *t);
 void *slab_map(size_t size);
 void slab_unmap(void *p, size_t size);
-void slab_atfork_prepare(void);
-void slab_atfork_parent(void);
-void slab_atfork_child(void);
+void slab_fork_prepare(void);
+void slab_fork_parent(void);
+void slab_fork_child(void);
+void slab_meta_fork_prepare(void);
+void slab_meta_fork_parent(void);
+void slab_meta_fork_child(void);
 
 /*
  * alloc_from_thread_cache / free_to_thread_cache - the fast paths: one
@@ -314,9 +362,9 @@ static __always_inline void *alloc_from_thread_cache(struct kmem_cache *s)
 	struct thread_cache *tc;
 	void *obj;
 
-	if (unlikely(id >= thread_caches.size))
+	if (unlikely(id >= kslab_self.caches.size))
 		return NULL;
-	tc = thread_caches.caches[id];
+	tc = kslab_self.caches.caches[id];
 	n = tc->count;
 	if (unlikely(!n))
 		return NULL;
@@ -332,9 +380,9 @@ static __always_inline bool free_to_thread_cache(struct kmem_cache *s,
 	unsigned int id = s->id, n;
 	struct thread_cache *tc;
 
-	if (unlikely(id >= thread_caches.size))
+	if (unlikely(id >= kslab_self.caches.size))
 		return false;
-	tc = thread_caches.caches[id];
+	tc = kslab_self.caches.caches[id];
 	n = tc->count;
 	if (unlikely(n >= tc->size))
 		return false;
@@ -353,9 +401,9 @@ static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp)
 	struct thread_cache *tc;
 	void *obj;
 
-	if (unlikely(gfp & __GFP_ZERO) || unlikely(id >= thread_caches.size))
+	if (unlikely(gfp & __GFP_ZERO) || unlikely(id >= kslab_self.caches.size))
 		goto slow;
-	tc = thread_caches.caches[id];
+	tc = kslab_self.caches.caches[id];
 	n = tc->count;
 	if (unlikely(!n))
 		goto slow;
@@ -457,6 +505,26 @@ enum slab_free_how {
 	SLAB_FREE_AFTER_GP,	/* its grace period passed (RCU reclaim) */
 };
 
+/**
+ * slab_post_alloc_hook - the one hook on an object's way in
+ * @s: its cache
+ * @obj: the object, just taken
+ * @gfp: the allocation's flags
+ *
+ * Runs on every allocation that leaves the magazine fast path: those
+ * with __GFP_ZERO, and every allocation from a cache without per-thread
+ * front ends.  A feature that must see every object (debugging,
+ * sanitizer annotations) gives its caches no front ends instead of
+ * adding a test to the fast path.
+ */
+static __always_inline void *slab_post_alloc_hook(struct kmem_cache *s,
+						  void *obj, gfp_t gfp)
+{
+	if (unlikely(gfp & __GFP_ZERO))
+		memset(obj, 0, s->object_size);
+	return obj;
+}
+
 /* mm/slab_common.c: the one call out, and the one call back */
 bool slab_free_hook(const struct slab_obj *o, void *obj, const char *caller,
 		    enum slab_free_how how);
@@ -468,6 +536,9 @@ bool finalizer_free_hook(const struct slab_obj *o, void *obj,
 			 const char *caller, enum slab_free_how how);
 void finalizer_free_flush(void);
 void finalizer_slab_release(struct slab *slab);
+void finalizer_init(void);
+void finalizer_thread_exit(struct kslab_thread *t);
+void finalizer_exit(void);
 void finalizer_atfork_prepare(void);
 void finalizer_atfork_parent(void);
 void finalizer_atfork_child(void);
@@ -480,6 +551,8 @@ bool rcu_inside_read_section(void);
 size_t slab_rcu_pending(struct kmem_cache *s);
 bool slab_rcu_barrier(void);
 void slab_release_after_gp(struct list_head *list);
+void rcu_init(void);
+void rcu_thread_exit(struct kslab_thread *t);
 void rcu_atfork_prepare_outer(void);
 void rcu_atfork_prepare_inner(void);
 void rcu_atfork_parent_inner(void);
@@ -494,6 +567,7 @@ extern struct kmem_cache slab_meta_caches[NR_META_CACHES];
 void *slab_meta_alloc(size_t size);
 extern pthread_mutex_t slab_mutex;
 extern struct list_head slab_caches;
+void slab_caches_init(void);
 void kslab_init(void);
 __printf(2, 3) __cold
 void slab_bug(const char *name, const char *fmt, ...);

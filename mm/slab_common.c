@@ -3,6 +3,40 @@
  * The generic slab layer: what every cache has in common, apart from how
  * objects are kept (mm/slub.c).
  *
+ * Layers, and the way calls run between them (top down; the only calls
+ * up are the two hooks, which run a feature from the generic layer):
+ *
+ *   mm/lifecycle.c      start-up, threads, fork(), exit, the lock order
+ *        |
+ *   features            mm/kfree_rcu.c (RCU deferral), mm/finalizer.c
+ *        |    ^
+ *        |    |  slab_free_hook()          one call out, on a free
+ *        |    |  slab_post_alloc_hook()    one call out, on an allocation
+ *        v    |
+ *   generic layer       this file: the public entry points, the cache
+ *        |              registry, argument checks, kmalloc, kfree/ksize,
+ *        |              reports; slab_lookup_obj() (mm/slab.h), the one
+ *        |              "is this a live kslab object" check;
+ *        |              slab_free_unhooked(), the one call back through
+ *        |              which a feature returns an object it took
+ *        v
+ *   implementation      mm/slub.c through __kmem_cache_*(),
+ *                       __slab_alloc() and __slab_free(); mm/pagemap.c
+ *
+ * The hooks.  A feature marks the slabs whose frees it must see
+ * (SLAB_HOOKED in slab->cache, which the free paths load anyway, so an
+ * unhooked free pays nothing).  slab_free_hook() asks each feature in
+ * turn; a feature may take the object and later hand it back through
+ * slab_free_unhooked(), as KASAN's quarantine ends in ___cache_free().
+ * slab_post_alloc_hook() runs on every allocation off the magazine fast
+ * path; a feature that must see every allocation of a cache gives the
+ * cache no front ends.  RCU reclaim comes back through
+ * slab_free_after_gp(): in bulk, in free order, each object through the
+ * free hook only if its slab is hooked.  Documentation/mm/slab.rst
+ * ("Hooks") says what each feature does in them.
+ *
+ * What lives here:
+ *
  *  - the cache registry (slab_caches, cache ids, slab_mutex),
  *  - argument checking for kmem_cache_create() and the kernel-style
  *    reports for bad frees and leaked objects,
@@ -13,7 +47,7 @@
  *    tables) from the kslab-meta-<size> caches, never from malloc(): a
  *    fork() child of a threaded program must be able to allocate even
  *    when another allocator's lock was held at the fork,
- *  - library start-up and fork() hooks.
+ *  - the free hook, its call back, and the after-grace-period free.
  *
  * A size is mapped to its class by a table for sizes up to 192 (where
  * the 96 and 192 classes break the powers of two) and by the position of
@@ -64,7 +98,6 @@ static const unsigned char size_index[24] = {
 	2, 2, 2, 2, 2, 2, 2, 2	/* 192 */
 };
 
-static pthread_once_t kslab_once = PTHREAD_ONCE_INIT;
 
 /*
  * Large kmalloc: the object starts the mapping, so it is page (indeed
@@ -880,27 +913,13 @@ static void create_meta_caches(void)
 	}
 }
 
-static void kslab_init_once(void)
+/**
+ * slab_caches_init - create the metadata and kmalloc caches
+ *
+ * Context: kslab_init(), after slab_init().
+ */
+void slab_caches_init(void)
 {
-	kslab_options_init();
-	slab_thread_init();
 	create_meta_caches();
 	create_kmalloc_caches();
-	pthread_atfork(slab_atfork_prepare, slab_atfork_parent,
-		       slab_atfork_child);
-}
-
-/**
- * kslab_init - set kslab up; runs before main() and on first use
- *
- * Context: any thread; later calls return at once.
- */
-void kslab_init(void)
-{
-	pthread_once(&kslab_once, kslab_init_once);
-}
-
-static void __constructor kslab_constructor(void)
-{
-	kslab_init();
 }

@@ -30,22 +30,13 @@
  *                  is how kfree() works without a size and how bad frees
  *                  are caught.
  *
- * Locks and their order:
- *
- *   reclaim_mutex (kfree_rcu.c) the RCU reclaim thread freeing objects
- *   slab_mutex (slab_common.c)  the cache list, cache ids, thread exit,
- *                               cache destruction, fork
- *     cache->lock               a cache's slab lists, depot, counters and
- *                               its list of thread caches
- *     rcu_lock (kfree_rcu.c)    RCU batches (after slab_mutex: destruction
- *                               hands SLAB_TYPESAFE_BY_RCU slabs over)
- *       meta cache->lock        kslab's own metadata (magazines, tables)
- *         pagemap_lock          writers of the address map
- *
- * No path takes a lock above one it already holds.  A user cache's slabs
- * are mapped and unmapped with no cache lock held (slabs to release are
- * collected on a private list under the lock); a metadata cache may map
- * a slab while another cache's lock is held, when a depot needs a
+ * Locks: cache->lock guards a cache's slab lists, depot, counters and
+ * its list of thread caches; slab_mutex (slab_common.c) the cache list,
+ * ids and thread tables.  The order they nest in with every other lock of
+ * kslab is written once, at the top of mm/lifecycle.c.  A user cache's
+ * slabs are mapped and unmapped with no cache lock held (slabs to release
+ * are collected on a private list under the lock); a metadata cache may
+ * map a slab while another cache's lock is held, when a depot needs a
  * magazine.
  *
  * Why magazines and not SLUB's per-CPU slab with a cmpxchg freelist:
@@ -78,12 +69,8 @@
 #include "lib/options.h"
 #include "mm/slab.h"
 
-__thread struct thread_cache_table thread_caches __initial_exec;
-static __thread bool thread_exiting __initial_exec;
-
 /* Placeholder in unused table slots: matches no cache. */
 static struct thread_cache no_thread_cache;
-static pthread_key_t thread_exit_key;
 static LIST_HEAD(slab_threads);
 
 static unsigned int empty_slab_reserve;
@@ -672,18 +659,22 @@ static void thread_table_release(struct thread_cache_table *table, bool retire)
 	list_del_init(&table->node);
 }
 
-static void thread_cache_exit(void *unused)
+/**
+ * slab_thread_exit - give back an exiting thread's front ends
+ * @t: the thread's state; t->exiting is set, so none is set up again
+ */
+void slab_thread_exit(struct kslab_thread *t)
 {
-	(void)unused;
-	thread_exiting = true;
+	if (!t->caches.size)
+		return;
 	pthread_mutex_lock(&slab_mutex);
-	thread_table_release(&thread_caches, true);
+	thread_table_release(&t->caches, true);
 	pthread_mutex_unlock(&slab_mutex);
 }
 
 static bool grow_thread_table(unsigned int id)
 {
-	unsigned int size = thread_caches.size ? thread_caches.size : 16;
+	unsigned int size = kslab_self.caches.size ? kslab_self.caches.size : 16;
 	struct thread_cache **table, **old;
 	unsigned int i;
 
@@ -692,20 +683,20 @@ static bool grow_thread_table(unsigned int id)
 	table = slab_meta_alloc(size * sizeof(*table));
 	if (!table)
 		return false;
-	for (i = 0; i < thread_caches.size; i++)
-		table[i] = thread_caches.caches[i];
-	for (i = thread_caches.size; i < size; i++)
+	for (i = 0; i < kslab_self.caches.size; i++)
+		table[i] = kslab_self.caches.caches[i];
+	for (i = kslab_self.caches.size; i < size; i++)
 		table[i] = &no_thread_cache;
-	if (!thread_caches.size) {
-		thread_caches.owner = pthread_self();
+	if (!kslab_self.caches.size) {
+		kslab_self.caches.owner = pthread_self();
 		pthread_mutex_lock(&slab_mutex);
-		list_add(&thread_caches.node, &slab_threads);
+		list_add(&kslab_self.caches.node, &slab_threads);
 		pthread_mutex_unlock(&slab_mutex);
 	}
-	old = thread_caches.caches;
+	old = kslab_self.caches.caches;
 	/* a fork() child must never see a freed table: publish, then free */
-	thread_caches.caches = table;
-	thread_caches.size = size;
+	kslab_self.caches.caches = table;
+	kslab_self.caches.size = size;
 	kfree(old);
 	return true;
 }
@@ -720,24 +711,23 @@ static noinline struct thread_cache *thread_cache_create(struct kmem_cache *s)
 	struct thread_cache *tc;
 	struct magazine *mag;
 
-	if (thread_exiting || s->internal || READ_ONCE(s->dead))
+	if (kslab_self.exiting || s->internal || READ_ONCE(s->dead))
 		return NULL;
-	if (s->id >= thread_caches.size && !grow_thread_table(s->id))
+	if (s->id >= kslab_self.caches.size && !grow_thread_table(s->id))
 		return NULL;
-	tc = thread_caches.caches[s->id];
+	tc = kslab_self.caches.caches[s->id];
 	if (tc == &no_thread_cache) {
 		tc = slab_meta_alloc(sizeof(*tc));
 		if (!tc)
 			return NULL;
 		memset(tc, 0, sizeof(*tc));
 		INIT_LIST_HEAD(&tc->node);
-		thread_caches.caches[s->id] = tc;
+		kslab_self.caches.caches[s->id] = tc;
 	}
 	mag = magazine_new(s);
 	if (!mag)
 		return NULL;
-	if (!pthread_getspecific(thread_exit_key))
-		pthread_setspecific(thread_exit_key, &no_thread_cache);
+	kslab_thread_register();
 
 	pthread_mutex_lock(&s->lock);
 	tc->size = s->magazine_size;
@@ -843,12 +833,10 @@ void *__slab_alloc(struct kmem_cache *s, gfp_t gfp)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (gfp & __GFP_ZERO)
-		memset(obj, 0, s->object_size);
 	/* no lock held here; metadata allocations run under other locks */
 	if (!s->internal && !(gfp & __GFP_NOWAIT_BIT))
 		slab_decay();
-	return obj;
+	return slab_post_alloc_hook(s, obj, gfp);
 }
 
 /**
@@ -1130,82 +1118,78 @@ void __kmem_cache_get_info(struct kmem_cache *s, struct kmem_cache_info *info)
 /* ---------------------------------------------------- threads and fork */
 
 /**
- * slab_thread_init - register the thread-exit hook
+ * slab_init - read the slab layer's options
  *
- * Context: library constructor.
+ * Context: kslab_init(), before any cache exists.
  */
-void slab_thread_init(void)
+void slab_init(void)
 {
 	empty_slab_reserve = kslab_option(OPT_EMPTY_SLABS);
 	slab_decay_ms = kslab_option(OPT_SLAB_DECAY_MS);
 	depot_limit = kslab_option(OPT_DEPOT_MAGAZINES);
-	pthread_key_create(&thread_exit_key, thread_cache_exit);
 }
 
 /*
- * fork() in a threaded program: take every lock so the child sees
- * consistent lists, then in the child give back the magazines of threads
- * that do not exist there.
+ * fork() in a threaded program: the lock order and the table of handlers
+ * are in mm/lifecycle.c.  The user caches: slab_mutex, then every cache
+ * lock; in the child, the magazines of threads that do not exist there go
+ * back to their caches.
  */
-void slab_atfork_prepare(void)
+void slab_fork_prepare(void)
 {
 	struct kmem_cache *s;
 
-	unsigned int i;
-
-	/* the global lock order: see the top of this file and kfree_rcu.c */
-	rcu_atfork_prepare_outer();
-	finalizer_atfork_prepare();
 	pthread_mutex_lock(&slab_mutex);
 	list_for_each_entry(s, &slab_caches, list)
 		pthread_mutex_lock(&s->lock);
-	rcu_atfork_prepare_inner();
-	for (i = 0; i < NR_META_CACHES; i++)
-		pthread_mutex_lock(&slab_meta_caches[i].lock);
-	pagemap_fork_prepare();
 }
 
-void slab_atfork_parent(void)
+void slab_fork_parent(void)
 {
 	struct kmem_cache *s;
 
-	unsigned int i;
-
-	pagemap_fork_parent();
-	for (i = 0; i < NR_META_CACHES; i++)
-		pthread_mutex_unlock(&slab_meta_caches[i].lock);
-	rcu_atfork_parent_inner();
 	list_for_each_entry(s, &slab_caches, list)
 		pthread_mutex_unlock(&s->lock);
 	pthread_mutex_unlock(&slab_mutex);
-	finalizer_atfork_parent();
-	rcu_atfork_parent_outer();
 }
 
-void slab_atfork_child(void)
+void slab_fork_child(void)
 {
 	pthread_t self = pthread_self();
 	struct thread_cache_table *table, *next;
 	struct kmem_cache *s;
 
-	unsigned int i;
-
 	/*
-	 * The forking thread took every lock in prepare; it owns them here.
-	 * Only this thread runs, so the fix-ups below may take cache and
-	 * metadata locks while rcu_lock is still held.
+	 * Only this thread runs: the magazines of the others may go back
+	 * into their caches with slab_mutex still held.
 	 */
-	pagemap_fork_child();
-	for (i = 0; i < NR_META_CACHES; i++)
-		pthread_mutex_unlock(&slab_meta_caches[i].lock);
 	list_for_each_entry(s, &slab_caches, list)
 		pthread_mutex_unlock(&s->lock);
 	list_for_each_entry_safe(table, next, &slab_threads, node) {
 		if (!pthread_equal(table->owner, self))
 			thread_table_release(table, false);
 	}
-	rcu_atfork_child_inner();
 	pthread_mutex_unlock(&slab_mutex);
-	finalizer_atfork_child();
-	rcu_atfork_child_outer();
+}
+
+/* The metadata caches' locks, innermost of the allocator's. */
+void slab_meta_fork_prepare(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < NR_META_CACHES; i++)
+		pthread_mutex_lock(&slab_meta_caches[i].lock);
+}
+
+void slab_meta_fork_parent(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < NR_META_CACHES; i++)
+		pthread_mutex_unlock(&slab_meta_caches[i].lock);
+}
+
+void slab_meta_fork_child(void)
+{
+	slab_meta_fork_parent();
 }
