@@ -275,7 +275,7 @@ else
   test-progs := $(addprefix $(out),$(selftests))
 endif
 
-test: lib check-pc $(test-progs)
+test: lib check-pc check-symbols $(test-progs)
 	$(Q)bash tools/testing/run-selftests.sh $(test-progs)
 
 # A program built the way users build theirs (the contract in API.md),
@@ -305,6 +305,14 @@ quiet_cmd_check_pc = CHECK   kslab.pc
 
 check-pc: lib
 	$(call cmd,check_pc)
+
+# Every global symbol of the library is public API or kslab_-prefixed.
+quiet_cmd_check_symbols = CHECK   symbols
+      cmd_check_symbols = bash tools/testing/check-symbols.sh \
+			  $(out)libkslab.a $(out)libkslab.so.0 include
+
+check-symbols: lib
+	$(call cmd,check_symbols)
 
 # make run: Go's finalizer examples on kslab, each after a one-line header.
 # The blocking one leaves B's finalizer stuck and exits 0 with kslab's exit
@@ -458,7 +466,7 @@ help:
 
 FORCE:
 
-.PHONY: all lib selftests tools test check-pc run bench lint install install-a \
+.PHONY: all lib selftests tools test check-pc check-symbols run bench lint install install-a \
 	install-so install-headers install-pc uninstall deps clean distclean help FORCE
 .DELETE_ON_ERROR:
 

@@ -20,6 +20,7 @@
 
 #include "lib/compiler.h"
 #include "lib/list.h"
+#include "mm/slab_names.h"
 
 #pragma GCC visibility push(hidden)
 
