@@ -86,6 +86,7 @@
 
 #include "lib/options.h"
 #include "lib/symbolize.h"
+#include "lib/time.h"
 #include "mm/slab.h"
 
 #define FIN_CHUNK_BYTES		4096
@@ -194,26 +195,18 @@ static pthread_once_t fin_once = PTHREAD_ONCE_INIT;
  */
 static uint64_t cycles_base, ns_base;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 static __always_inline uint64_t cycles(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	return __builtin_ia32_rdtsc();
 #else
-	return now_ns();
+	return kslab_now_ns();
 #endif
 }
 
 static uint64_t cycles_to_ns(uint64_t c)
 {
-	uint64_t dc = cycles() - cycles_base, dn = now_ns() - ns_base;
+	uint64_t dc = cycles() - cycles_base, dn = kslab_now_ns() - ns_base;
 
 	if (!dc || !dn)
 		return c;
@@ -225,7 +218,7 @@ static uint64_t cycles_since_ms(uint64_t then)
 {
 	int64_t d = (int64_t)(cycles() - then);
 
-	return d > 0 ? cycles_to_ns((uint64_t)d) / 1000000 : 0;
+	return d > 0 ? cycles_to_ns((uint64_t)d) / NSEC_PER_MSEC : 0;
 }
 
 /* ------------------------------------------------------------- slots */
@@ -702,16 +695,6 @@ static __always_inline void count_marked(void)
 	WRITE_ONCE(ft->marked, ft->marked + 1);
 }
 
-static void timed_wait(pthread_cond_t *cond, uint64_t deadline_ns)
-{
-	struct timespec ts = {
-		.tv_sec = deadline_ns / 1000000000ULL,
-		.tv_nsec = deadline_ns % 1000000000ULL,
-	};
-
-	pthread_cond_timedwait(cond, &fin_lock, &ts);
-}
-
 static void *finalizer_watchdog(void *unused)
 {
 	unsigned long reported = 0;
@@ -736,7 +719,8 @@ static void *finalizer_watchdog(void *unused)
 			watchdog_asleep = false;
 			continue;
 		}
-		timed_wait(&fin_wd_cond, now_ns() + tick_ms * 1000000ULL);
+		kslab_cond_wait_until(&fin_wd_cond, &fin_lock,
+				      kslab_now_ns() + tick_ms * NSEC_PER_MSEC);
 		/* pairs with the release in finalize_object() */
 		started = smp_load_acquire(&fin_started);
 		done = READ_ONCE(fin_done);
@@ -779,25 +763,15 @@ static void start_watchdog(void)
 /* ------------------------------------------------------------ set-up */
 
 
-static void init_cond(pthread_cond_t *cond)
-{
-	pthread_condattr_t attr;
-
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(cond, &attr);
-	pthread_condattr_destroy(&attr);
-}
-
 static void fin_init_once(void)
 {
 	cycles_base = cycles();
-	ns_base = now_ns();
+	ns_base = kslab_now_ns();
 	gc_patience_ms = kslab_option(OPT_GC_PATIENCE_MS);
 	watchdog_ms = kslab_option(OPT_FINALIZER_WATCHDOG_MS);
 	exit_wait_ms = kslab_option(OPT_FINALIZE_AT_EXIT);
-	init_cond(&fin_done_cond);
-	init_cond(&fin_wd_cond);
+	kslab_cond_init_monotonic(&fin_done_cond);
+	kslab_cond_init_monotonic(&fin_wd_cond);
 	INIT_WORK(&fin_work, finalizer_drain);
 	fin_wq = alloc_ordered_workqueue("kslab_finalizer", 0);
 	if (!fin_wq)
@@ -1220,7 +1194,7 @@ static int wait_for_done(unsigned long target, uint64_t deadline_ns,
 		/* store, then load: pairs with object_done() */
 		if (__atomic_load_n(&fin_done, __ATOMIC_SEQ_CST) >= target)
 			break;
-		now = now_ns();
+		now = kslab_now_ns();
 		if (deadline_ns && now >= deadline_ns) {
 			ret = -ETIMEDOUT;
 			break;
@@ -1229,10 +1203,10 @@ static int wait_for_done(unsigned long target, uint64_t deadline_ns,
 			ret = -EAGAIN;
 			break;
 		}
-		until = now + (patient ? gc_patience_ms + 1 : 100) * 1000000ULL;
+		until = now + (patient ? gc_patience_ms + 1 : 100) * NSEC_PER_MSEC;
 		if (deadline_ns && until > deadline_ns)
 			until = deadline_ns;
-		timed_wait(&fin_done_cond, until);
+		kslab_cond_wait_until(&fin_done_cond, &fin_lock, until);
 	}
 	pthread_mutex_unlock(&fin_lock);
 	return ret;
@@ -1281,8 +1255,8 @@ void kmem_gc(void)
 	target = queue_everything_freed(0, NULL);
 	if (on_finalizer_thread || !gc_patience_ms)
 		return;
-	wait_for_done(target, now_ns() + GC_PATIENCE_TOTAL * gc_patience_ms *
-			      1000000ULL, true);
+	wait_for_done(target, kslab_now_ns() + GC_PATIENCE_TOTAL * gc_patience_ms *
+			      NSEC_PER_MSEC, true);
 }
 
 static bool flush_allowed(const char *caller)
@@ -1324,7 +1298,7 @@ void kmem_finalizers_flush(void)
  */
 int kmem_finalizers_wait(unsigned int timeout_ms)
 {
-	uint64_t deadline = now_ns() + timeout_ms * 1000000ULL;
+	uint64_t deadline = kslab_now_ns() + timeout_ms * NSEC_PER_MSEC;
 
 	if (!flush_allowed(__func__))
 		return -EDEADLK;
@@ -1472,8 +1446,8 @@ void finalizer_atfork_child(void)
 	watchdog_started = false;
 	watchdog_asleep = false;
 	on_finalizer_thread = false;
-	init_cond(&fin_done_cond);
-	init_cond(&fin_wd_cond);
+	kslab_cond_init_monotonic(&fin_done_cond);
+	kslab_cond_init_monotonic(&fin_wd_cond);
 	pthread_mutex_unlock(&cleanup_lock);
 	pthread_mutex_unlock(&fin_lock);
 }

@@ -64,6 +64,7 @@
 #include <urcu/flavor.h>
 
 #include "lib/options.h"
+#include "lib/time.h"
 #include "mm/slab.h"
 
 #define RCU_BATCH_BYTES		4096
@@ -108,14 +109,6 @@ static size_t pending, peak_pending;
 static struct kslab_rcu_stats rcu_stats;
 static size_t max_pending;
 static unsigned long batch_delay_ms;
-
-static unsigned long rcu_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000UL + ts.tv_nsec / 1000000;
-}
 
 static __cold void report_rcu(const char *what, const void *p)
 {
@@ -281,7 +274,7 @@ static void *rcu_reclaim_thread(void *unused)
 	pthread_setname_np(pthread_self(), "kslab-rcu");
 	pthread_mutex_lock(&rcu_lock);
 	for (;;) {
-		unsigned long now = rcu_now_ms(), next_due = ~0UL;
+		unsigned long now = kslab_now_ms(), next_due = ~0UL;
 		struct rcu_batch *batches;
 		struct rcu_head *overflow;
 		LIST_HEAD(slabs);
@@ -307,18 +300,12 @@ static void *rcu_reclaim_thread(void *unused)
 				pthread_cond_wait(&rcu_work, &rcu_lock);
 				WRITE_ONCE(reclaimer_asleep, false);
 			} else {
-				struct timespec ts;
 				unsigned long wait_ms = next_due > now ? next_due - now : 1;
 
-				clock_gettime(CLOCK_MONOTONIC, &ts);
-				ts.tv_sec += wait_ms / 1000;
-				ts.tv_nsec += (wait_ms % 1000) * 1000000;
-				if (ts.tv_nsec >= 1000000000) {
-					ts.tv_sec++;
-					ts.tv_nsec -= 1000000000;
-				}
 				reclaimer_idle = true;
-				pthread_cond_timedwait(&rcu_work, &rcu_lock, &ts);
+				kslab_cond_wait_until(&rcu_work, &rcu_lock,
+						      kslab_now_ns() +
+						      wait_ms * NSEC_PER_MSEC);
 				reclaimer_idle = false;
 			}
 			continue;
@@ -433,13 +420,8 @@ void rcu_thread_exit(struct kslab_thread *t)
 /* rcu_work's and rcu_done's timed waits count on the monotonic clock */
 static void init_work_cond(void)
 {
-	pthread_condattr_t attr;
-
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&rcu_work, &attr);
-	pthread_cond_init(&rcu_done, &attr);
-	pthread_condattr_destroy(&attr);
+	kslab_cond_init_monotonic(&rcu_work);
+	kslab_cond_init_monotonic(&rcu_done);
 }
 
 /**
@@ -499,7 +481,7 @@ static noinline bool queue_rcu_free_slow(struct rcu_thread *rt, void *p,
 	rt->stolen = 0;
 	if (b) {
 		b->objs[0] = p;
-		WRITE_ONCE(rt->since_ms, rcu_now_ms());
+		WRITE_ONCE(rt->since_ms, kslab_now_ms());
 		/* publishes objs[0] to the reclaim thread */
 		smp_store_release(&b->nr, 1);
 	} else if (head_off != (size_t)-1) {
@@ -563,7 +545,7 @@ static __always_inline bool queue_rcu_free(void *p, size_t head_off)
 	b->objs[n] = p;
 	if (unlikely(n == READ_ONCE(rt->stolen))) {
 		/* the first waiting object: stamp it, publish, wake if asleep */
-		WRITE_ONCE(rt->since_ms, rcu_now_ms());
+		WRITE_ONCE(rt->since_ms, kslab_now_ms());
 		/* store then load, as the reclaim thread does before sleeping */
 		__atomic_store_n(&b->nr, n + 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&reclaimer_asleep, __ATOMIC_SEQ_CST) ||
@@ -693,10 +675,6 @@ void kvfree_rcu_barrier(void)
  */
 bool kvfree_rcu_barrier_until(uint64_t deadline_ns)
 {
-	struct timespec ts = {
-		.tv_sec = deadline_ns / 1000000000ULL,
-		.tv_nsec = deadline_ns % 1000000000ULL,
-	};
 	bool ready, done = true;
 
 	if (!READ_ONCE(rcu_used))
@@ -717,10 +695,8 @@ bool kvfree_rcu_barrier_until(uint64_t deadline_ns)
 		barrier_wanted = true;
 		wake_reclaimer();
 		while (done_seq < target) {
-			if (!deadline_ns) {
-				pthread_cond_wait(&rcu_done, &rcu_lock);
-			} else if (pthread_cond_timedwait(&rcu_done, &rcu_lock,
-							  &ts) == ETIMEDOUT) {
+			if (!kslab_cond_wait_until(&rcu_done, &rcu_lock,
+						   deadline_ns)) {
 				done = done_seq >= target;
 				break;
 			}

@@ -67,6 +67,7 @@
 #include <unistd.h>
 
 #include "lib/options.h"
+#include "lib/time.h"
 #include "mm/slab.h"
 
 /* Placeholder in unused table slots: matches no cache. */
@@ -206,14 +207,6 @@ static void release_slabs(struct kmem_cache *s, struct list_head *list)
 	}
 }
 
-static unsigned long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return ts.tv_sec * 1000UL + ts.tv_nsec / 1000000;
-}
-
 /*
  * A slab that became empty goes to the head of the empty list, stamped;
  * beyond the reserve it will decay (see slab_decay()).
@@ -223,7 +216,7 @@ static void slab_became_empty(struct kmem_cache *s, struct slab *slab)
 	list_move(&slab->slab_list, &s->empty);
 	s->nr_empty++;
 	if (s->nr_empty > empty_slab_reserve) {
-		unsigned long deadline = now_ms() + slab_decay_ms;
+		unsigned long deadline = kslab_now_ms_coarse() + slab_decay_ms;
 
 		slab->empty_since = deadline - slab_decay_ms;
 		if (deadline < READ_ONCE(next_decay_ms))
@@ -269,7 +262,7 @@ static unsigned long decay_cache(struct kmem_cache *s, unsigned long cutoff)
  */
 static void slab_decay(void)
 {
-	unsigned long now = now_ms(), next = ~0UL;
+	unsigned long now = kslab_now_ms_coarse(), next = ~0UL;
 	struct kmem_cache *s;
 	unsigned int i;
 
