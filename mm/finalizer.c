@@ -85,12 +85,11 @@
 #include <kslab/workqueue.h>
 
 #include "lib/options.h"
+#include "lib/ptr_batch.h"
 #include "lib/symbolize.h"
 #include "lib/time.h"
 #include "mm/slab.h"
 
-#define FIN_CHUNK_BYTES		4096
-#define FIN_CHUNK_OBJS		((FIN_CHUNK_BYTES - 2 * sizeof(long)) / sizeof(void *))
 /* the queue length from which steady growth is worth a warning */
 #define FIN_BACKLOG_WARN	65536UL
 #define FIN_GROWTH_SAMPLES	4
@@ -122,18 +121,9 @@ struct cleanup {
 	bool stopped;
 };
 
-struct fin_chunk {
-	struct fin_chunk *next;
-	unsigned long nr;
-	void *objs[FIN_CHUNK_OBJS];
-};
-
-_Static_assert(sizeof(struct fin_chunk) <= FIN_CHUNK_BYTES,
-	       "a finalizer chunk must fit a 4 KiB metadata object");
-
-/* What one RCU collection hands to the finalizer FIFO. */
+/* What one RCU collection hands to the FIFO: chunks of lib/ptr_batch.h. */
 struct fin_collect {
-	struct fin_chunk *head, *tail;
+	struct kslab_ptr_fifo chunks;
 	unsigned long nr;		/* objects */
 	unsigned long finalizers;	/* of them, with a finalizer */
 };
@@ -141,7 +131,7 @@ struct fin_collect {
 static pthread_mutex_t fin_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fin_done_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t fin_wd_cond = PTHREAD_COND_INITIALIZER;
-static struct fin_chunk *fifo_head, *fifo_tail;	/* under fin_lock */
+static struct kslab_ptr_fifo fifo;		/* under fin_lock */
 /* what the RCU reclaim collects; published by finalizer_free_flush() */
 static __thread struct fin_collect collect __initial_exec;
 static unsigned long fin_queued;		/* under fin_lock */
@@ -162,7 +152,7 @@ static unsigned long unmarked;			/* under reclaim_mutex */
 static bool fin_ready;
 
 /* the worker's current chunk, for pthread_exit() and fork() */
-static struct fin_chunk *worker_chunk;
+static struct kslab_ptr_batch *worker_chunk;
 static unsigned long worker_index;
 static void *running_obj;
 static kmem_finalizer_t running_fn;
@@ -486,17 +476,8 @@ static void finalize_object(void *obj)
 	finish_object(obj, &r);
 }
 
-/* Context: fin_lock held. */
-static void fifo_push_front(struct fin_chunk *c)
-{
-	c->next = fifo_head;
-	fifo_head = c;
-	if (!fifo_tail)
-		fifo_tail = c;
-}
-
 /* Put the objects from @from on of @c back at the head of the FIFO. */
-static void requeue_chunk_tail(struct fin_chunk *c, unsigned long from)
+static void requeue_chunk_tail(struct kslab_ptr_batch *c, unsigned long from)
 {
 	unsigned long n = c->nr - from;
 
@@ -507,7 +488,7 @@ static void requeue_chunk_tail(struct fin_chunk *c, unsigned long from)
 	memmove(c->objs, &c->objs[from], n * sizeof(void *));
 	c->nr = n;
 	pthread_mutex_lock(&fin_lock);
-	fifo_push_front(c);
+	kslab_ptr_fifo_push_head(&fifo, c);
 	pthread_mutex_unlock(&fin_lock);
 }
 
@@ -523,7 +504,7 @@ static void symbol_name(const void *fn, char *buf, size_t len)
  */
 static void finalizer_worker_exited(void *unused)
 {
-	struct fin_chunk *c = worker_chunk;
+	struct kslab_ptr_batch *c = worker_chunk;
 	void *obj = running_obj;
 	char name[128];
 	struct fin_ref r;
@@ -547,17 +528,12 @@ static void finalizer_worker_exited(void *unused)
 	queue_work(fin_wq, &fin_work);
 }
 
-static struct fin_chunk *fifo_pop(void)
+static struct kslab_ptr_batch *fifo_pop(void)
 {
-	struct fin_chunk *c;
+	struct kslab_ptr_batch *c;
 
 	pthread_mutex_lock(&fin_lock);
-	c = fifo_head;
-	if (c) {
-		fifo_head = c->next;
-		if (!fifo_head)
-			fifo_tail = NULL;
-	}
+	c = kslab_ptr_fifo_pop(&fifo);
 	worker_chunk = c;
 	worker_index = 0;
 	pthread_mutex_unlock(&fin_lock);
@@ -567,7 +543,7 @@ static struct fin_chunk *fifo_pop(void)
 static void finalizer_drain(struct work_struct *work)
 {
 	static __thread bool named;
-	struct fin_chunk *c;
+	struct kslab_ptr_batch *c;
 
 	(void)work;
 	if (!named) {
@@ -813,7 +789,7 @@ static void finalizer_kick(void)
 	bool work;
 
 	pthread_mutex_lock(&fin_lock);
-	work = fifo_head != NULL;
+	work = !kslab_ptr_fifo_empty(&fifo);
 	if (!nothing_pending()) {
 		start_watchdog();
 		if (watchdog_asleep)
@@ -855,23 +831,15 @@ static bool mark_dying(const struct slab_obj *o, void *obj,
 	return true;
 }
 
+static struct kslab_ptr_batch *alloc_chunk(void)
+{
+	return slab_meta_alloc(KSLAB_PTR_BATCH_BYTES);
+}
+
 static bool collect_add(struct fin_collect *fc, void *obj)
 {
-	struct fin_chunk *c = fc->tail;
-
-	if (!c || c->nr == FIN_CHUNK_OBJS) {
-		c = slab_meta_alloc(sizeof(*c));
-		if (!c)
-			return false;
-		c->next = NULL;
-		c->nr = 0;
-		if (fc->tail)
-			fc->tail->next = c;
-		else
-			fc->head = c;
-		fc->tail = c;
-	}
-	c->objs[c->nr++] = obj;
+	if (!kslab_ptr_fifo_add(&fc->chunks, obj, alloc_chunk))
+		return false;
 	fc->nr++;
 	return true;
 }
@@ -953,11 +921,7 @@ void finalizer_free_flush(void)
 	if (likely(!fc->nr))
 		return;
 	pthread_mutex_lock(&fin_lock);
-	if (fifo_tail)
-		fifo_tail->next = fc->head;
-	else
-		fifo_head = fc->head;
-	fifo_tail = fc->tail;
+	kslab_ptr_fifo_splice_tail(&fifo, &fc->chunks);
 	fin_queued += fc->nr;
 	fin_stats.finalizers_queued += fc->finalizers;
 	pthread_mutex_unlock(&fin_lock);
@@ -1410,7 +1374,7 @@ void finalizer_atfork_parent(void)
  */
 void finalizer_atfork_child(void)
 {
-	struct fin_chunk *c = worker_chunk;
+	struct kslab_ptr_batch *c = worker_chunk;
 	struct fin_thread *ft, *next;
 	unsigned long n = 0;
 
@@ -1428,9 +1392,9 @@ void finalizer_atfork_child(void)
 		}
 		memmove(c->objs, &c->objs[from], (c->nr - from) * sizeof(void *));
 		c->nr -= from;
-		fifo_push_front(c);
+		kslab_ptr_fifo_push_head(&fifo, c);
 	}
-	for (c = fifo_head; c; c = c->next)
+	for (c = fifo.head; c; c = c->next)
 		n += c->nr;
 	list_for_each_entry_safe(ft, next, &fin_threads, node) {
 		if (ft == &kslab_self.fin)

@@ -8,7 +8,7 @@
  * and a callback per object and wakes a callback thread every few
  * objects.  kslab instead collects pointers:
  *
- *   per-thread batch   an array of RCU_BATCH_OBJS pointers (one 4 KiB
+ *   per-thread batch   a page of pointers (lib/ptr_batch.h, one 4 KiB
  *                      metadata object) that only the owning thread
  *                      writes.  kfree_rcu() checks the pointer, stores it
  *                      at objs[nr] and publishes nr with a release store:
@@ -64,24 +64,14 @@
 #include <urcu/flavor.h>
 
 #include "lib/options.h"
+#include "lib/ptr_batch.h"
 #include "lib/time.h"
 #include "mm/slab.h"
 
-#define RCU_BATCH_BYTES		4096
 /* a full batch wakes a waiting reclaim thread once this many are ready */
 #define RCU_WAKE_BATCHES	16
 #define RCU_SPARE_BATCHES	32
-#define RCU_BATCH_OBJS		((RCU_BATCH_BYTES - 3 * sizeof(long)) / sizeof(void *))
-
-struct rcu_batch {
-	struct rcu_batch *next;		/* on the ready or in-flight list */
-	unsigned long nr;		/* objects in objs[] */
-	unsigned long unused;
-	void *objs[RCU_BATCH_OBJS];
-};
-
-_Static_assert(sizeof(struct rcu_batch) <= RCU_BATCH_BYTES,
-	       "an RCU batch must fit a 4 KiB metadata object");
+#define RCU_BATCH_OBJS		KSLAB_PTR_BATCH_OBJS
 
 static const struct rcu_flavor_struct *rcu_flavor = &urcu_memb_flavor;
 static bool rcu_used;			/* an RCU free happened */
@@ -93,8 +83,8 @@ static pthread_mutex_t reclaim_mutex = PTHREAD_MUTEX_INITIALIZER;
 /* held across every grace period kslab waits for; see rcu_atfork_prepare_outer() */
 static pthread_mutex_t gp_mutex = PTHREAD_MUTEX_INITIALIZER;
 static LIST_HEAD(rcu_threads);
-static struct rcu_batch *ready_head, **ready_tail = &ready_head;
-static struct rcu_batch *in_flight;
+static struct kslab_ptr_fifo ready;		/* batches handed over */
+static struct kslab_ptr_batch *in_flight;
 static struct rcu_head *ready_overflow, *in_flight_overflow;
 static LIST_HEAD(rcu_slabs);		/* SLAB_TYPESAFE_BY_RCU slabs to unmap */
 static LIST_HEAD(in_flight_slabs);
@@ -102,7 +92,7 @@ static bool reclaimer_started, barrier_wanted;
 static bool reclaimer_idle;		/* in a timed wait for a partial batch */
 static bool reclaimer_asleep;		/* waiting with no deadline */
 static unsigned int ready_batches;	/* batches on the ready list */
-static struct rcu_batch *spare_batches;	/* emptied batches for reuse */
+static struct kslab_ptr_batch *spare_batches;	/* emptied batches for reuse */
 static unsigned int nr_spare_batches;
 static unsigned long collect_seq, done_seq;
 static size_t pending, peak_pending;
@@ -130,13 +120,12 @@ static void synchronize_flavor(void)
 }
 
 /* Append a detached batch and overflow chain (@n objects) to the ready lists. */
-static void add_ready(struct rcu_batch *b, struct rcu_head *overflow,
+static void add_ready(struct kslab_ptr_batch *b, struct rcu_head *overflow,
 		      unsigned long n)
 {
 	if (b) {
 		b->next = NULL;
-		*ready_tail = b;
-		ready_tail = &b->next;
+		kslab_ptr_fifo_push_tail(&ready, b);
 		ready_batches++;
 		rcu_stats.batches++;
 	}
@@ -156,21 +145,21 @@ static void add_ready(struct rcu_batch *b, struct rcu_head *overflow,
 /* Objects waiting in @rt's batch.  Context: rcu_lock held. */
 static unsigned long thread_waiting(struct rcu_thread *rt)
 {
-	struct rcu_batch *b = rt->batch;
+	struct kslab_ptr_batch *b = rt->batch;
 
 	/* sequentially consistent: the reclaim thread's sleep check needs it */
 	return b ? __atomic_load_n(&b->nr, __ATOMIC_SEQ_CST) - rt->stolen : 0;
 }
 
-static struct rcu_batch *get_spare_batch(void)
+static struct kslab_ptr_batch *get_spare_batch(void)
 {
-	struct rcu_batch *b = spare_batches;
+	struct kslab_ptr_batch *b = spare_batches;
 
 	if (b) {
 		spare_batches = b->next;
 		nr_spare_batches--;
 	} else {
-		b = slab_meta_alloc(sizeof(*b));
+		b = slab_meta_alloc(KSLAB_PTR_BATCH_BYTES);
 	}
 	if (b)
 		b->nr = 0;
@@ -184,7 +173,7 @@ static struct rcu_batch *get_spare_batch(void)
  */
 static void steal_thread_batch(struct rcu_thread *rt)
 {
-	struct rcu_batch *b = rt->batch, *copy;
+	struct kslab_ptr_batch *b = rt->batch, *copy;
 	unsigned long nr, n;
 
 	if (!b)
@@ -228,7 +217,7 @@ static void collect_partial_batches(bool all, unsigned long now,
  * the in-flight list, which kmem_cache_get_info() may walk.
  * Context: reclaim_mutex held, not rcu_lock.
  */
-static size_t free_batches(const struct rcu_batch *b, struct rcu_head *head)
+static size_t free_batches(const struct kslab_ptr_batch *b, struct rcu_head *head)
 {
 	size_t n = 0;
 
@@ -275,7 +264,7 @@ static void *rcu_reclaim_thread(void *unused)
 	pthread_mutex_lock(&rcu_lock);
 	for (;;) {
 		unsigned long now = kslab_now_ms(), next_due = ~0UL;
-		struct rcu_batch *batches;
+		struct kslab_ptr_batch *batches;
 		struct rcu_head *overflow;
 		LIST_HEAD(slabs);
 		unsigned long seq;
@@ -283,7 +272,8 @@ static void *rcu_reclaim_thread(void *unused)
 
 		collect_partial_batches(barrier_wanted, now, &next_due);
 		barrier_wanted = false;
-		if (!ready_head && !ready_overflow && list_empty(&rcu_slabs)) {
+		if (kslab_ptr_fifo_empty(&ready) && !ready_overflow &&
+		    list_empty(&rcu_slabs)) {
 			if (next_due == ~0UL) {
 				/*
 				 * Pairs with queue_rcu_free(): both sides store
@@ -310,9 +300,8 @@ static void *rcu_reclaim_thread(void *unused)
 			}
 			continue;
 		}
-		batches = ready_head;
-		ready_head = NULL;
-		ready_tail = &ready_head;
+		batches = ready.head;
+		ready.head = ready.tail = NULL;
 		ready_batches = 0;
 		in_flight = batches;
 		in_flight_overflow = ready_overflow;
@@ -338,7 +327,7 @@ static void *rcu_reclaim_thread(void *unused)
 		pthread_mutex_unlock(&reclaim_mutex);
 		in_flight = NULL;
 		while (batches) {
-			struct rcu_batch *b = batches;
+			struct kslab_ptr_batch *b = batches;
 
 			batches = b->next;
 			b->nr = 0;
@@ -412,7 +401,7 @@ void rcu_thread_exit(struct kslab_thread *t)
 	rt->stolen = 0;
 	list_del_init(&rt->node);
 	rt->registered = false;
-	if (ready_head)
+	if (!kslab_ptr_fifo_empty(&ready))
 		wake_reclaimer();
 	pthread_mutex_unlock(&rcu_lock);
 }
@@ -462,7 +451,7 @@ static void register_rcu_thread(struct rcu_thread *rt)
 static noinline bool queue_rcu_free_slow(struct rcu_thread *rt, void *p,
 					 size_t head_off)
 {
-	struct rcu_batch *b;
+	struct kslab_ptr_batch *b;
 	bool queued = true;
 
 	pthread_mutex_lock(&rcu_lock);
@@ -533,7 +522,7 @@ static bool rcu_free_allowed(const void *p, const char *caller, bool *bad)
 static __always_inline bool queue_rcu_free(void *p, size_t head_off)
 {
 	struct rcu_thread *rt = &kslab_self.rcu;
-	struct rcu_batch *b;
+	struct kslab_ptr_batch *b;
 	unsigned long n;
 
 	if (unlikely(!rt->registered))
@@ -675,7 +664,7 @@ void kvfree_rcu_barrier(void)
  */
 bool kvfree_rcu_barrier_until(uint64_t deadline_ns)
 {
-	bool ready, done = true;
+	bool now_ready, done = true;
 
 	if (!READ_ONCE(rcu_used))
 		return true;
@@ -686,11 +675,12 @@ bool kvfree_rcu_barrier_until(uint64_t deadline_ns)
 	}
 	pthread_mutex_lock(&rcu_lock);
 	collect_partial_batches(true, 0, &(unsigned long){ ~0UL });
-	ready = ready_head || ready_overflow || !list_empty(&rcu_slabs);
-	if (ready || in_flight || in_flight_overflow ||
+	now_ready = !kslab_ptr_fifo_empty(&ready) || ready_overflow ||
+		    !list_empty(&rcu_slabs);
+	if (now_ready || in_flight || in_flight_overflow ||
 	    !list_empty(&in_flight_slabs)) {
 		/* what is ready now goes in the next collection */
-		unsigned long target = collect_seq + (ready ? 1 : 0);
+		unsigned long target = collect_seq + (now_ready ? 1 : 0);
 
 		barrier_wanted = true;
 		wake_reclaimer();
@@ -746,7 +736,7 @@ void kslab_rcu_get_stats(struct kslab_rcu_stats *st)
 
 /* ------------------------------------------------- slab-side services */
 
-static size_t count_in_batch(const struct kmem_cache *s, struct rcu_batch *b,
+static size_t count_in_batch(const struct kmem_cache *s, struct kslab_ptr_batch *b,
 			     unsigned long from, struct rcu_head *overflow)
 {
 	size_t n = 0;
@@ -776,13 +766,13 @@ static size_t count_in_batch(const struct kmem_cache *s, struct rcu_batch *b,
 size_t slab_rcu_pending(struct kmem_cache *s)
 {
 	struct rcu_thread *rt;
-	struct rcu_batch *b;
+	struct kslab_ptr_batch *b;
 	size_t n = 0;
 
 	if (!READ_ONCE(rcu_used))
 		return 0;
 	pthread_mutex_lock(&rcu_lock);
-	for (b = ready_head; b; b = b->next)
+	for (b = ready.head; b; b = b->next)
 		n += count_in_batch(s, b, 0, NULL);
 	for (b = in_flight; b; b = b->next)
 		n += count_in_batch(s, b, 0, NULL);
@@ -895,14 +885,13 @@ void rcu_atfork_child_inner(void)
 	struct rcu_thread *rt, *next;
 
 	if (in_flight) {
-		struct rcu_batch *last = in_flight;
+		struct kslab_ptr_fifo back = { in_flight, in_flight };
 
-		while (last->next)
-			last = last->next;
-		last->next = ready_head;
-		if (!ready_head)
-			ready_tail = &last->next;
-		ready_head = in_flight;
+		/* the collection in flight was older than what is ready */
+		while (back.tail->next)
+			back.tail = back.tail->next;
+		kslab_ptr_fifo_splice_tail(&back, &ready);
+		ready = back;
 		in_flight = NULL;
 	}
 	if (in_flight_overflow) {
@@ -915,7 +904,7 @@ void rcu_atfork_child_inner(void)
 			continue;
 		/* that thread is gone: what waited in its batch is ready */
 		if (thread_waiting(rt)) {
-			struct rcu_batch *b = rt->batch;
+			struct kslab_ptr_batch *b = rt->batch;
 			unsigned long n = b->nr - rt->stolen;
 
 			memmove(b->objs, &b->objs[rt->stolen], n * sizeof(void *));

@@ -239,7 +239,7 @@ struct thread_cache_table {
 	struct list_head node;
 };
 
-struct rcu_batch;
+struct kslab_ptr_batch;
 
 /*
  * A thread's RCU batch (mm/kfree_rcu.c).  The owner writes batch->objs[]
@@ -248,7 +248,7 @@ struct rcu_batch;
  * stolen were copied out by the reclaim thread.
  */
 struct rcu_thread {
-	struct rcu_batch *batch;	/* current batch, or NULL */
+	struct kslab_ptr_batch *batch;	/* current batch, or NULL */
 	unsigned long stolen;		/* see above; under rcu_lock */
 	unsigned long since_ms;		/* when objs[stolen] was queued */
 	bool registered;		/* on rcu_threads */
