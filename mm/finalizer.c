@@ -234,19 +234,19 @@ static struct fin_slot *slot_of(struct slab *slab, unsigned int index)
 	return slots ? &slots[index] : NULL;
 }
 
-static void ref_init(struct fin_ref *r, const struct slab_obj *o)
+static __always_inline void ref_init(struct fin_ref *r,
+				     const struct slab_obj *o)
 {
 	r->o = *o;
 	r->slot = slot_of(o->slab, o->index);
 }
 
 /* The ref of @obj, an object kslab holds for its finalizer. */
-static void ref_of(struct fin_ref *r, const void *obj)
+static __always_inline void ref_of(struct fin_ref *r, const void *obj)
 {
-	struct slab_obj o = { 0 };
+	struct slab_obj o;
 
-	/* the object was checked when it was freed: the lookup holds */
-	(void)slab_lookup_obj(obj, &o);
+	slab_obj_known(obj, &o);
 	ref_init(r, &o);
 }
 
@@ -301,16 +301,6 @@ static struct fin_slot *alloc_slots(struct fin_ref *r)
 		WRITE_ONCE(r->o.s->finalizers_used, true);
 	r->slot = &slots[r->o.index];
 	return r->slot;
-}
-
-/**
- * finalizer_slab_release - free a slab's finalizer slots with the slab
- * @slab: a slab leaving its cache, every object free
- */
-void finalizer_slab_release(struct slab *slab)
-{
-	kfree(slab->meta);
-	slab->meta = NULL;
 }
 
 /* The finalizer in @slot once no kmem_set_finalizer() is half done. */

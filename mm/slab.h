@@ -64,7 +64,8 @@ struct slab {
 	unsigned int inuse;		/* objects out of the slab; under lock */
 	unsigned int first_free;	/* no free bit in words below; under lock */
 	struct list_head slab_list;	/* partial/full/empty; under lock */
-	void *meta;			/* a feature's per-object state */
+	void *meta;			/* a feature's per-object state: see
+					 * slab_release_meta() */
 	unsigned long empty_since;	/* ms, while on the empty list */
 	unsigned long free_map[];	/* under lock */
 };
@@ -445,14 +446,24 @@ struct slab_obj {
  * the object is out of its slab is slab_obj_in_slab()'s question.
  * Return: true when @p starts an object slot or a large kmalloc.
  */
+static __always_inline bool slab_obj_at(struct slab *slab, const void *p,
+					struct slab_obj *o);
+
 static __always_inline bool slab_lookup_obj(const void *p, struct slab_obj *o)
 {
 	struct slab *slab = virt_to_slab(p);
-	struct kmem_cache *s;
 
 	if (unlikely(!slab))
 		return false;
-	s = slab_cache(slab);
+	return slab_obj_at(slab, p, o);
+}
+
+/* slab_lookup_obj() for a free path that already holds @p's slab. */
+static __always_inline bool slab_obj_at(struct slab *slab, const void *p,
+					struct slab_obj *o)
+{
+	struct kmem_cache *s = slab_cache(slab);
+
 	o->slab = slab;
 	o->s = s;
 	if (unlikely(!s)) {
@@ -461,6 +472,20 @@ static __always_inline bool slab_lookup_obj(const void *p, struct slab_obj *o)
 	}
 	o->index = obj_to_index(s, slab, p);
 	return obj_is_slot_start(s, slab, p);
+}
+
+/*
+ * The lookup of an object kslab itself holds (in an RCU batch, on the
+ * finalizer queue), which slab_lookup_obj() accepted when it was freed.
+ */
+static __always_inline void slab_obj_known(const void *p, struct slab_obj *o)
+{
+	struct slab *slab = virt_to_slab(p);
+	struct kmem_cache *s = slab_cache(slab);
+
+	o->slab = slab;
+	o->s = s;
+	o->index = likely(s) ? obj_to_index(s, slab, p) : 0;
 }
 
 /*
@@ -499,6 +524,18 @@ static __always_inline void slab_mark_hooked(struct slab *slab)
 
 void slab_mark_cache_hooked(struct kmem_cache *s);
 
+/*
+ * slab->meta is one kslab allocation a feature hangs on a hooked slab for
+ * the state of its objects (the finalizer's slots); it lives as long as
+ * the slab and is freed, as all kslab metadata is, with kfree() when the
+ * slab leaves its cache, so the implementation calls no feature for it.
+ */
+static inline void slab_release_meta(struct slab *slab)
+{
+	kfree(slab->meta);
+	slab->meta = NULL;
+}
+
 /* What a free of a hooked object is (slab_free_hook()'s @how). */
 enum slab_free_how {
 	SLAB_FREE_NOW,		/* kfree(), kmem_cache_free() */
@@ -526,17 +563,37 @@ static __always_inline void *slab_post_alloc_hook(struct kmem_cache *s,
 	return obj;
 }
 
-/* mm/slab_common.c: the one call out, and the one call back */
-bool slab_free_hook(const struct slab_obj *o, void *obj, const char *caller,
-		    enum slab_free_how how);
-void slab_free_unhooked(const struct slab_obj *o, void *obj);
-void slab_free_after_gp(void *const *objs, size_t nr);
-
 /* mm/finalizer.c: the finalizer's part of the free hook */
 bool finalizer_free_hook(const struct slab_obj *o, void *obj,
 			 const char *caller, enum slab_free_how how);
 void finalizer_free_flush(void);
-void finalizer_slab_release(struct slab *slab);
+
+/**
+ * slab_free_hook - the one call out of the free paths
+ * @o: the object's lookup
+ * @obj: the object
+ * @caller: the public function that frees it, for reports
+ * @how: what kind of free this is
+ *
+ * Reached only for objects of hooked slabs (slab_hooked()).  Each feature
+ * may take the object (to hand it back later through
+ * slab_free_unhooked()), or report a bad free and stop it.  With
+ * SLAB_FREE_RCU the caller itself defers the object; "false" lets it go on.
+ * The features are asked in order; today the finalizer is the only one.
+ *
+ * Context: the freeing thread, or the RCU reclaim after a grace period.
+ * Return: true when the object was taken or the free refused.
+ */
+static __always_inline bool slab_free_hook(const struct slab_obj *o,
+					   void *obj, const char *caller,
+					   enum slab_free_how how)
+{
+	return finalizer_free_hook(o, obj, caller, how);
+}
+
+/* mm/slab_common.c: the one call back, and RCU reclaim's way in */
+void slab_free_unhooked(const struct slab_obj *o, void *obj);
+void slab_free_after_gp(void *const *objs, size_t nr);
 void finalizer_init(void);
 void finalizer_thread_exit(struct kslab_thread *t);
 void finalizer_exit(void);

@@ -406,27 +406,6 @@ void *kmem_cache_zalloc(struct kmem_cache *s, gfp_t gfp)
 }
 
 /**
- * slab_free_hook - the one call out of the free paths
- * @o: the object's lookup
- * @obj: the object
- * @caller: the public function that frees it, for reports
- * @how: what kind of free this is
- *
- * Reached only for objects of hooked slabs (slab_hooked()).  Each feature
- * may take the object (to hand it back later through
- * slab_free_unhooked()), or report a bad free and stop it.  With
- * SLAB_FREE_RCU the caller itself defers the object; "false" lets it go on.
- *
- * Context: the freeing thread, or the RCU reclaim after a grace period.
- * Return: true when the object was taken or the free refused.
- */
-bool slab_free_hook(const struct slab_obj *o, void *obj, const char *caller,
-		    enum slab_free_how how)
-{
-	return finalizer_free_hook(o, obj, caller, how);
-}
-
-/**
  * slab_free_unhooked - the one call back: free an object for real
  * @o: the object's lookup
  * @obj: the object, which no feature holds any more
@@ -444,7 +423,7 @@ void slab_free_unhooked(const struct slab_obj *o, void *obj)
 }
 
 /* Free @obj of @o through the hook, if its slab has one. */
-static void slab_free_checked(const struct slab_obj *o, void *obj,
+static __always_inline void slab_free_checked(const struct slab_obj *o, void *obj,
 			      const char *caller)
 {
 	if (unlikely(slab_hooked(o->slab)) &&
@@ -471,10 +450,8 @@ void slab_free_after_gp(void *const *objs, size_t nr)
 	for (i = 0; i < nr; i++) {
 		struct slab_obj o;
 
-		if (unlikely(!slab_lookup_obj(objs[i], &o))) {
-			report_invalid_free("kfree_rcu", objs[i]);
-			continue;
-		}
+		/* checked by slab_lookup_obj() when it was queued */
+		slab_obj_known(objs[i], &o);
 		if (unlikely(slab_hooked(o.slab)) &&
 		    slab_free_hook(&o, objs[i], "kfree_rcu", SLAB_FREE_AFTER_GP))
 			continue;
@@ -484,11 +461,12 @@ void slab_free_after_gp(void *const *objs, size_t nr)
 }
 
 /* kmem_cache_free() of a hooked object, or of a wrong one. */
-static noinline void kmem_cache_free_slow(struct kmem_cache *s, void *obj)
+static noinline void kmem_cache_free_slow(struct kmem_cache *s,
+					  struct slab *slab, void *obj)
 {
 	struct slab_obj o;
 
-	if (!slab_lookup_obj(obj, &o))
+	if (!slab || !slab_obj_at(slab, obj, &o))
 		report_invalid_free("kmem_cache_free", obj);
 	else if (o.s != s)
 		report_cache_free_mismatch(s, obj, &o);
@@ -516,7 +494,7 @@ void kmem_cache_free(struct kmem_cache *s, void *obj)
 	/* a hooked slab->cache differs from s: see slab_hooked() */
 	if (unlikely(!slab || READ_ONCE(slab->cache) != s ||
 		     !obj_is_slot_start(s, slab, obj))) {
-		kmem_cache_free_slow(s, obj);
+		kmem_cache_free_slow(s, slab, obj);
 		return;
 	}
 	slab_free(s, obj);
@@ -669,7 +647,7 @@ static void unmap_large(struct slab *slab)
 	size_t total = slab->size;
 	void *start = slab->base;
 
-	finalizer_slab_release(slab);
+	slab_release_meta(slab);
 	pagemap_unregister(start, total);
 	slab_unmap(start, total);
 }

@@ -30,7 +30,6 @@
 #define finalizer_free_flush	__kslab_finalizer_free_flush
 #define finalizer_free_hook	__kslab_finalizer_free_hook
 #define finalizer_init	__kslab_finalizer_init
-#define finalizer_slab_release	__kslab_finalizer_slab_release
 #define finalizer_thread_exit	__kslab_finalizer_thread_exit
 #define kvfree_rcu_barrier_until	__kslab_kvfree_rcu_barrier_until
 #define pagemap_fork_child	__kslab_pagemap_fork_child
@@ -56,7 +55,6 @@
 #define slab_fork_prepare	__kslab_slab_fork_prepare
 #define slab_free_after_gp	__kslab_slab_free_after_gp
 #define slab_free_deferred	__kslab_slab_free_deferred
-#define slab_free_hook	__kslab_slab_free_hook
 #define slab_free_unhooked	__kslab_slab_free_unhooked
 #define slab_init	__kslab_slab_init
 #define slab_map	__kslab_slab_map

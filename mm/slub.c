@@ -192,7 +192,7 @@ static void release_slabs(struct kmem_cache *s, struct list_head *list)
 
 	if (s->flags & SLAB_TYPESAFE_BY_RCU) {
 		list_for_each_entry(slab, list, slab_list) {
-			finalizer_slab_release(slab);
+			slab_release_meta(slab);
 			pagemap_unregister(slab, s->slab_size);
 			stat(s, SLAB_RELEASED);
 		}
@@ -200,7 +200,7 @@ static void release_slabs(struct kmem_cache *s, struct list_head *list)
 		return;
 	}
 	list_for_each_entry_safe(slab, next, list, slab_list) {
-		finalizer_slab_release(slab);
+		slab_release_meta(slab);
 		pagemap_unregister(slab, s->slab_size);
 		slab_unmap(slab, s->slab_size);
 		stat(s, SLAB_RELEASED);
