@@ -291,11 +291,11 @@ int main(void)
 	return p == NULL;
 }
 endef
-check-pc: export KSLAB_PC_CHECK_PROG := $(pc_check_prog)
+check-pc: export KSLAB_TEST_PC_CHECK_PROG := $(pc_check_prog)
 
 quiet_cmd_check_pc = CHECK   kslab.pc
       cmd_check_pc = pc=$$(PKG_CONFIG_PATH=$(objtree) $(PKG_CONFIG) --cflags --libs kslab); \
-		     printf '%s\n' "$$KSLAB_PC_CHECK_PROG" | \
+		     printf '%s\n' "$$KSLAB_TEST_PC_CHECK_PROG" | \
 		     $(CC) $(sanitize-flags) -x c - $$pc -o $(objtree)/.pc-check && \
 		     $(objtree)/.pc-check || { \
 			echo "kslab.pc: a program using kmalloc() via pkg-config and" \

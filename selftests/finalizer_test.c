@@ -315,7 +315,7 @@ static char *read_back(FILE *f)
  * The environment of a re-executed child: ours first, since getenv()
  * takes the first match.
  */
-#define CHILD_MODE_ENV		"KSLAB_FINALIZER_TEST_CHILD"
+#define CHILD_MODE_ENV		"KSLAB_TEST_FINALIZER_CHILD"
 
 static char **child_env(const char *mode_var, const char *extra)
 {

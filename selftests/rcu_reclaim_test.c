@@ -1507,7 +1507,7 @@ TEST(memory_waiting_for_grace_periods_stays_bounded)
  * small bound run this binary again with it set, and main() sends that
  * run to child_main() instead of the harness.
  */
-#define CHILD_MODE_ENV		"KSLAB_RCU_TEST_CHILD"
+#define CHILD_MODE_ENV		"KSLAB_TEST_RCU_CHILD"
 #define SMALL_MAX_PENDING	20000
 
 static int run_self(const char *mode, unsigned long max_pending, int *status)
