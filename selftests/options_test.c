@@ -4,7 +4,9 @@
  * as a program sees it on stderr at start-up, one behaviour per TEST: a
  * KSLAB_* variable that is no option is reported once, by name; an
  * option's invalid value is reported with the default that is used;
- * options, the scripts' variables and other names are not reported.
+ * options, the scripts' variables and other names are not reported; and
+ * KSLAB_VERBOSE=1 lists every option with its value and where it came
+ * from.
  *
  * Options are read once, before main(), so each test runs this binary
  * again with an environment of its own: the test's variables and the
@@ -225,6 +227,68 @@ TEST(invalid_value_is_reported_with_the_default_used)
 			     "kslab: ignoring KSLAB_MAGAZINE_OBJECTS=255 (want an integer in [0, 254]); using 0\n");
 	EXPECT_EQ(2, count_of(text, "\n"));
 	EXPECT_EQ(0, count_of(text, "unknown option"));
+	free(text);
+}
+
+/* ---- KSLAB_VERBOSE ------------------------------------------------------ */
+
+TEST(verbose_lists_every_option_once)
+{
+	static const char *const vars[] = { "KSLAB_VERBOSE=1", NULL };
+	char *text = run_with_env(vars);
+	char needle[128];
+	int i;
+
+	ASSERT_NE(NULL, text);
+	for (i = 0; i < NR_KSLAB_OPTIONS; i++) {
+		snprintf(needle, sizeof(needle), "kslab: option %s=",
+			 kslab_option_name(i));
+		EXPECT_EQ(1, count_of(text, needle))
+			TH_LOG("%s listed %u times in:\n%s", kslab_option_name(i),
+			       count_of(text, needle), text);
+	}
+	EXPECT_EQ(NR_KSLAB_OPTIONS, count_of(text, "\n"));
+	free(text);
+}
+
+TEST(verbose_says_whether_a_value_is_the_default_or_from_the_environment)
+{
+	static const char *const vars[] = {
+		"KSLAB_VERBOSE=1", "KSLAB_EMPTY_SLABS=3", NULL
+	};
+	char *text = run_with_env(vars);
+
+	ASSERT_NE(NULL, text);
+	EXPECT_TEXT_CONTAINS(text, "kslab: option KSLAB_EMPTY_SLABS=3 (environment)\n");
+	EXPECT_TEXT_CONTAINS(text, "kslab: option KSLAB_VERBOSE=1 (environment)\n");
+	EXPECT_TEXT_CONTAINS(text, "kslab: option KSLAB_DEPOT_MAGAZINES=16 (default)\n");
+	EXPECT_TEXT_CONTAINS(text, "kslab: option KSLAB_SLAB_DECAY_MS=500 (default)\n");
+	free(text);
+}
+
+TEST(verbose_shows_the_default_in_effect_for_an_invalid_value)
+{
+	static const char *const vars[] = {
+		"KSLAB_VERBOSE=1", "KSLAB_EMPTY_SLABS=lots", NULL
+	};
+	char *text = run_with_env(vars);
+
+	ASSERT_NE(NULL, text);
+	EXPECT_TEXT_CONTAINS(text, "kslab: ignoring KSLAB_EMPTY_SLABS=lots");
+	EXPECT_TEXT_CONTAINS(text,
+			     "kslab: option KSLAB_EMPTY_SLABS=2 (default; the environment's value is invalid)\n");
+	free(text);
+}
+
+TEST(verbose_zero_lists_nothing)
+{
+	static const char *const vars[] = {
+		"KSLAB_VERBOSE=0", "KSLAB_EMPTY_SLABS=3", NULL
+	};
+	char *text = run_with_env(vars);
+
+	ASSERT_NE(NULL, text);
+	EXPECT_TEXT_EMPTY(text);
 	free(text);
 }
 
