@@ -224,7 +224,9 @@ gen-pc = sed -e 's|@PREFIX@|$(1)|' -e 's|@LIBDIR@|$(2)|' -e 's|@INCLUDEDIR@|$(3)
 	     -e 's|@LIBS_EXTRA@ |$(if $(4),$(4) )|' -e 's|@VERSION@|$(KSLAB_VERSION)|' kslab.pc.in
 
 # The uninstalled kslab.pc: headers from the source tree, the library from
-# the output directory, found at run time through its rpath.
+# the output directory, found at run time through its rpath, so that a
+# program built against a build directory (check-pc's among them) runs
+# as it is.  The installed one has no rpath: see install-pc.
 quiet_cmd_gen_pc = GEN     $(rel)
       cmd_gen_pc = $(call gen-pc,$(objtree),$(objtree),$(srctree)/include,-Wl$(comma)-rpath$(comma)$${libdir}) > $@
 comma := ,
@@ -416,16 +418,17 @@ quiet_cmd_install_ln = INSTALL $(3)
       cmd_install_ln = ln -sfn $(2) $(3)
 quiet_cmd_install_headers = INSTALL $(2)/*.h
       cmd_install_headers = install -d $(2) && install -m 644 include/kslab/*.h $(2)
+# The installed kslab.pc, as pkg-config has it: no rpath.  A program built
+# against a prefix the dynamic loader does not search finds the library
+# through LD_LIBRARY_PATH, ldconfig, or an rpath its own build adds.
 quiet_cmd_install_pc = INSTALL $(2)
-      cmd_install_pc = $(call gen-pc,$(PREFIX),$(pc-libdir),$(pc-includedir),$(install-rpath)) > $(2)
+      cmd_install_pc = $(call gen-pc,$(PREFIX),$(pc-libdir),$(pc-includedir),) > $(2)
 
 # Paths under the prefix are written relative to it, as pkg-config likes.
 pc-libdir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 pc-includedir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 dest-lib := $(DESTDIR)$(LIBDIR)
-# An rpath helps a custom PREFIX; the system prefix needs none.
-install-rpath := $(if $(filter /usr,$(PREFIX)),,-Wl$(comma)-rpath$(comma)$${libdir})
 
 install: install-a install-so install-headers install-pc
 install-a: $(out)libkslab.a
