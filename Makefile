@@ -11,7 +11,9 @@
 #   bench          build tools/bench/bench and run tools/bench/run.sh
 #   lint           checkpatch.pl and cppcheck over the C sources
 #   install        library, include/kslab/*.h and kslab.pc into
-#                  $(DESTDIR)$(PREFIX); uninstall removes them again
+#                  $(DESTDIR)$(PREFIX); uninstall removes them again, with
+#                  the directories install created (recorded in
+#                  .install-dirs in the output directory)
 #   deps           run tools/kslab-deps.sh: install missing packages, cache
 #                  the kernel's kselftest harness and checkpatch in .cache/
 #                  (make, test, lint and bench do this when something is
@@ -277,7 +279,7 @@ else
   test-progs := $(addprefix $(out),$(selftests))
 endif
 
-test: lib check-pc check-symbols $(test-progs)
+test: lib check-pc check-symbols check-install $(test-progs)
 	$(Q)bash tools/testing/run-selftests.sh $(test-progs)
 
 # A program built the way users build theirs (the contract in API.md),
@@ -315,6 +317,16 @@ quiet_cmd_check_symbols = CHECK   symbols
 
 check-symbols: lib
 	$(call cmd,check_symbols)
+
+# make install, a program built with the installed kslab.pc, and make
+# uninstall, into a staging DESTDIR (tools/testing/check-install.sh).
+quiet_cmd_check_install = CHECK   install, uninstall
+      cmd_check_install = bash tools/testing/check-install.sh '$(MAKE)' \
+			  '$(strip $(CC) $(sanitize-flags))' '$(PKG_CONFIG)'
+
+# '+': a recursive make, which shares the jobserver.
+check-install: lib
+	+$(call cmd,check_install)
 
 # make run: Go's finalizer examples on kslab, each after a one-line header.
 # The blocking one leaves B's finalizer stuck and exits 0 with kslab's exit
@@ -429,22 +441,56 @@ pc-libdir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 pc-includedir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 dest-lib := $(DESTDIR)$(LIBDIR)
+dest-inc := $(DESTDIR)$(INCLUDEDIR)/kslab
+installed-libs := libkslab.a libkslab.so.0 libkslab.so pkgconfig/kslab.pc
+installed-headers := $(notdir $(wildcard include/kslab/*.h))
+
+# Each directory install creates is appended to $(install-log), so that
+# uninstall removes what install created and nothing else: a directory
+# that was there before (an empty /usr/local/include, say) stays.
+install-log := $(objtree)/.install-dirs
+
+quiet_cmd_install_dir = INSTALL $(2)/
+      cmd_install_dir = d=$(2); new=; \
+			while [ ! -d "$$d" ]; do new="$$d $$new"; d=$$(dirname "$$d"); done; \
+			for d in $$new; do mkdir "$$d"; echo "$$d" >> $(install-log); done
 
 install: install-a install-so install-headers install-pc
-install-a: $(out)libkslab.a
+install-dirs:
+	$(call cmd,install_dir,$(dest-lib)/pkgconfig)
+	$(call cmd,install_dir,$(dest-inc))
+install-a: $(out)libkslab.a install-dirs
 	$(call cmd,install,644,$(dest-lib)/libkslab.a)
-install-so: $(out)libkslab.so.0
+install-so: $(out)libkslab.so.0 install-dirs
 	$(call cmd,install,755,$(dest-lib)/libkslab.so.0)
 	$(call cmd,install_ln,libkslab.so.0,$(dest-lib)/libkslab.so)
-install-headers:
-	$(call cmd,install_headers,$(DESTDIR)$(INCLUDEDIR)/kslab)
-install-pc: kslab.pc.in
-	@mkdir -p $(dest-lib)/pkgconfig
+install-headers: install-dirs
+	$(call cmd,install_headers,$(dest-inc))
+install-pc: kslab.pc.in install-dirs
 	$(call cmd,install_pc,$(dest-lib)/pkgconfig/kslab.pc)
 
+# The files by name; include/kslab, kslab's own, once it is empty; then
+# the directories install recorded on these paths, deepest first, each
+# only if empty.  Records of other DESTDIRs and prefixes, and of
+# directories still in use, are kept.
+quiet_cmd_uninstall = UNINSTALL $(DESTDIR)$(PREFIX)
+      cmd_uninstall = rm -f $(addprefix $(dest-lib)/,$(installed-libs)) \
+			    $(addprefix $(dest-inc)/,$(installed-headers)); \
+		      rmdir $(dest-inc) 2>/dev/null || true; \
+		      if [ -f $(install-log) ]; then \
+			tac $(install-log) | while read -r d; do \
+				case "$(dest-lib)/pkgconfig/ $(dest-inc)/" in \
+				"$$d/"* | *" $$d/"*) rmdir "$$d" 2>/dev/null || true ;; \
+				esac; \
+			done; \
+			while read -r d; do [ ! -d "$$d" ] || echo "$$d"; done \
+				< $(install-log) > $(install-log).new; \
+			mv $(install-log).new $(install-log); \
+			[ -s $(install-log) ] || rm -f $(install-log); \
+		      fi
+
 uninstall:
-	$(Q)rm -f $(addprefix $(dest-lib)/,libkslab.a libkslab.so.0 libkslab.so pkgconfig/kslab.pc)
-	$(Q)rm -rf $(DESTDIR)$(INCLUDEDIR)/kslab
+	$(call cmd,uninstall)
 
 # ---------------------------------------------------------------------------
 # Housekeeping
@@ -469,8 +515,9 @@ help:
 
 FORCE:
 
-.PHONY: all lib selftests tools test check-pc check-symbols run bench lint install install-a \
-	install-so install-headers install-pc uninstall deps clean distclean help FORCE
+.PHONY: all lib selftests tools test check-pc check-symbols check-install run bench \
+	lint install install-dirs install-a install-so install-headers install-pc \
+	uninstall deps clean distclean help FORCE
 .DELETE_ON_ERROR:
 
 endif # CURDIR == srctree
