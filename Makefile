@@ -11,7 +11,9 @@
 #   bench          build tools/bench/bench and run tools/bench/run.sh
 #   lint           checkpatch.pl and cppcheck over the C sources
 #   install        library, include/kslab/*.h and kslab.pc into
-#                  $(DESTDIR)$(PREFIX); uninstall removes them again
+#                  $(DESTDIR)$(PREFIX); uninstall removes them again, with
+#                  the directories install created (recorded in
+#                  .install-dirs in the output directory)
 #   deps           run tools/kslab-deps.sh: install missing packages, cache
 #                  the kernel's kselftest harness and checkpatch in .cache/
 #                  (make, test, lint and bench do this when something is
@@ -224,7 +226,9 @@ gen-pc = sed -e 's|@PREFIX@|$(1)|' -e 's|@LIBDIR@|$(2)|' -e 's|@INCLUDEDIR@|$(3)
 	     -e 's|@LIBS_EXTRA@ |$(if $(4),$(4) )|' -e 's|@VERSION@|$(KSLAB_VERSION)|' kslab.pc.in
 
 # The uninstalled kslab.pc: headers from the source tree, the library from
-# the output directory, found at run time through its rpath.
+# the output directory, found at run time through its rpath, so that a
+# program built against a build directory (check-pc's among them) runs
+# as it is.  The installed one has no rpath: see install-pc.
 quiet_cmd_gen_pc = GEN     $(rel)
       cmd_gen_pc = $(call gen-pc,$(objtree),$(objtree),$(srctree)/include,-Wl$(comma)-rpath$(comma)$${libdir}) > $@
 comma := ,
@@ -275,7 +279,7 @@ else
   test-progs := $(addprefix $(out),$(selftests))
 endif
 
-test: lib check-pc check-symbols $(test-progs)
+test: lib check-pc check-symbols check-install $(test-progs)
 	$(Q)bash tools/testing/run-selftests.sh $(test-progs)
 
 # A program built the way users build theirs (the contract in API.md),
@@ -291,11 +295,11 @@ int main(void)
 	return p == NULL;
 }
 endef
-check-pc: export KSLAB_PC_CHECK_PROG := $(pc_check_prog)
+check-pc: export KSLAB_TEST_PC_CHECK_PROG := $(pc_check_prog)
 
 quiet_cmd_check_pc = CHECK   kslab.pc
       cmd_check_pc = pc=$$(PKG_CONFIG_PATH=$(objtree) $(PKG_CONFIG) --cflags --libs kslab); \
-		     printf '%s\n' "$$KSLAB_PC_CHECK_PROG" | \
+		     printf '%s\n' "$$KSLAB_TEST_PC_CHECK_PROG" | \
 		     $(CC) $(sanitize-flags) -x c - $$pc -o $(objtree)/.pc-check && \
 		     $(objtree)/.pc-check || { \
 			echo "kslab.pc: a program using kmalloc() via pkg-config and" \
@@ -313,6 +317,16 @@ quiet_cmd_check_symbols = CHECK   symbols
 
 check-symbols: lib
 	$(call cmd,check_symbols)
+
+# make install, a program built with the installed kslab.pc, and make
+# uninstall, into a staging DESTDIR (tools/testing/check-install.sh).
+quiet_cmd_check_install = CHECK   install, uninstall
+      cmd_check_install = bash tools/testing/check-install.sh '$(MAKE)' \
+			  '$(strip $(CC) $(sanitize-flags))' '$(PKG_CONFIG)'
+
+# '+': a recursive make, which shares the jobserver.
+check-install: lib
+	+$(call cmd,check_install)
 
 # make run: Go's finalizer examples on kslab, each after a one-line header.
 # The blocking one leaves B's finalizer stuck and exits 0 with kslab's exit
@@ -416,32 +430,67 @@ quiet_cmd_install_ln = INSTALL $(3)
       cmd_install_ln = ln -sfn $(2) $(3)
 quiet_cmd_install_headers = INSTALL $(2)/*.h
       cmd_install_headers = install -d $(2) && install -m 644 include/kslab/*.h $(2)
+# The installed kslab.pc, as pkg-config has it: no rpath.  A program built
+# against a prefix the dynamic loader does not search finds the library
+# through LD_LIBRARY_PATH, ldconfig, or an rpath its own build adds.
 quiet_cmd_install_pc = INSTALL $(2)
-      cmd_install_pc = $(call gen-pc,$(PREFIX),$(pc-libdir),$(pc-includedir),$(install-rpath)) > $(2)
+      cmd_install_pc = $(call gen-pc,$(PREFIX),$(pc-libdir),$(pc-includedir),) > $(2)
 
 # Paths under the prefix are written relative to it, as pkg-config likes.
 pc-libdir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 pc-includedir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 dest-lib := $(DESTDIR)$(LIBDIR)
-# An rpath helps a custom PREFIX; the system prefix needs none.
-install-rpath := $(if $(filter /usr,$(PREFIX)),,-Wl$(comma)-rpath$(comma)$${libdir})
+dest-inc := $(DESTDIR)$(INCLUDEDIR)/kslab
+installed-libs := libkslab.a libkslab.so.0 libkslab.so pkgconfig/kslab.pc
+installed-headers := $(notdir $(wildcard include/kslab/*.h))
+
+# Each directory install creates is appended to $(install-log), so that
+# uninstall removes what install created and nothing else: a directory
+# that was there before (an empty /usr/local/include, say) stays.
+install-log := $(objtree)/.install-dirs
+
+quiet_cmd_install_dir = INSTALL $(2)/
+      cmd_install_dir = d=$(2); new=; \
+			while [ ! -d "$$d" ]; do new="$$d $$new"; d=$$(dirname "$$d"); done; \
+			for d in $$new; do mkdir "$$d"; echo "$$d" >> $(install-log); done
 
 install: install-a install-so install-headers install-pc
-install-a: $(out)libkslab.a
+install-dirs:
+	$(call cmd,install_dir,$(dest-lib)/pkgconfig)
+	$(call cmd,install_dir,$(dest-inc))
+install-a: $(out)libkslab.a install-dirs
 	$(call cmd,install,644,$(dest-lib)/libkslab.a)
-install-so: $(out)libkslab.so.0
+install-so: $(out)libkslab.so.0 install-dirs
 	$(call cmd,install,755,$(dest-lib)/libkslab.so.0)
 	$(call cmd,install_ln,libkslab.so.0,$(dest-lib)/libkslab.so)
-install-headers:
-	$(call cmd,install_headers,$(DESTDIR)$(INCLUDEDIR)/kslab)
-install-pc: kslab.pc.in
-	@mkdir -p $(dest-lib)/pkgconfig
+install-headers: install-dirs
+	$(call cmd,install_headers,$(dest-inc))
+install-pc: kslab.pc.in install-dirs
 	$(call cmd,install_pc,$(dest-lib)/pkgconfig/kslab.pc)
 
+# The files by name; include/kslab, kslab's own, once it is empty; then
+# the directories install recorded on these paths, deepest first, each
+# only if empty.  Records of other DESTDIRs and prefixes, and of
+# directories still in use, are kept.
+quiet_cmd_uninstall = UNINSTALL $(DESTDIR)$(PREFIX)
+      cmd_uninstall = rm -f $(addprefix $(dest-lib)/,$(installed-libs)) \
+			    $(addprefix $(dest-inc)/,$(installed-headers)); \
+		      rmdir $(dest-inc) 2>/dev/null || true; \
+		      if [ -f $(install-log) ]; then \
+			tac $(install-log) | while read -r d; do \
+				case "$(dest-lib)/pkgconfig/ $(dest-inc)/" in \
+				"$$d/"* | *" $$d/"*) rmdir "$$d" 2>/dev/null || true ;; \
+				esac; \
+			done; \
+			while read -r d; do [ ! -d "$$d" ] || echo "$$d"; done \
+				< $(install-log) > $(install-log).new; \
+			mv $(install-log).new $(install-log); \
+			[ -s $(install-log) ] || rm -f $(install-log); \
+		      fi
+
 uninstall:
-	$(Q)rm -f $(addprefix $(dest-lib)/,libkslab.a libkslab.so.0 libkslab.so pkgconfig/kslab.pc)
-	$(Q)rm -rf $(DESTDIR)$(INCLUDEDIR)/kslab
+	$(call cmd,uninstall)
 
 # ---------------------------------------------------------------------------
 # Housekeeping
@@ -466,8 +515,9 @@ help:
 
 FORCE:
 
-.PHONY: all lib selftests tools test check-pc check-symbols run bench lint install install-a \
-	install-so install-headers install-pc uninstall deps clean distclean help FORCE
+.PHONY: all lib selftests tools test check-pc check-symbols check-install run bench \
+	lint install install-dirs install-a install-so install-headers install-pc \
+	uninstall deps clean distclean help FORCE
 .DELETE_ON_ERROR:
 
 endif # CURDIR == srctree

@@ -1169,11 +1169,13 @@ static int wait_for_done(unsigned long target, uint64_t deadline_ns,
 /*
  * Everything freed so far past its grace period and on the FIFO, unless
  * @deadline_ns (0: none) passes first; then *@late (if not NULL) is set.
+ * @caller is the public function, for kvfree_rcu_barrier_until()'s report.
  * Return: the FIFO position to wait for, or 0 when there is nothing.
  */
-static unsigned long queue_everything_freed(uint64_t deadline_ns, bool *late)
+static unsigned long queue_everything_freed(const char *caller,
+					    uint64_t deadline_ns, bool *late)
 {
-	bool done = kvfree_rcu_barrier_until(deadline_ns);
+	bool done = kvfree_rcu_barrier_until(deadline_ns, caller);
 	unsigned long target;
 
 	if (late)
@@ -1206,7 +1208,7 @@ void kmem_gc(void)
 	unsigned long target;
 
 	fin_init();
-	target = queue_everything_freed(0, NULL);
+	target = queue_everything_freed(__func__, 0, NULL);
 	if (on_finalizer_thread || !gc_patience_ms)
 		return;
 	wait_for_done(target, kslab_now_ns() + GC_PATIENCE_TOTAL * gc_patience_ms *
@@ -1238,7 +1240,7 @@ void kmem_finalizers_flush(void)
 	if (!flush_allowed(__func__))
 		return;
 	fin_init();
-	wait_for_done(queue_everything_freed(0, NULL), 0, false);
+	wait_for_done(queue_everything_freed(__func__, 0, NULL), 0, false);
 }
 
 /**
@@ -1260,7 +1262,7 @@ int kmem_finalizers_wait(unsigned int timeout_ms)
 	bool late;
 
 	fin_init();
-	target = queue_everything_freed(deadline, &late);
+	target = queue_everything_freed(__func__, deadline, &late);
 	if (late)
 		return -ETIMEDOUT;
 	return wait_for_done(target, deadline, false);
@@ -1311,7 +1313,8 @@ bool finalizer_cache_destroy(struct kmem_cache *s)
 	WRITE_ONCE(s->finalizer, NULL);
 	if (on_finalizer_thread)
 		return false;
-	wait_for_done(queue_everything_freed(0, NULL), 0, false);
+	/* kmem_cache_destroy() has said so if it is inside a read section */
+	wait_for_done(queue_everything_freed(NULL, 0, NULL), 0, false);
 	return true;
 }
 

@@ -650,27 +650,30 @@ bool rcu_inside_read_section(void)
  */
 void kvfree_rcu_barrier(void)
 {
-	kvfree_rcu_barrier_until(0);
+	kvfree_rcu_barrier_until(0, __func__);
 }
 
 /**
  * kvfree_rcu_barrier_until - kvfree_rcu_barrier() with a deadline
  * @deadline_ns: CLOCK_MONOTONIC nanoseconds, 0 for none
+ * @caller: the public function the user called, for the report inside a
+ *	read-side section (NULL: the caller has reported it)
  *
  * For kmem_finalizers_wait(): a reader that stays in its read-side
  * section must not hold a wait with a timeout past it.
  * Context: as kvfree_rcu_barrier().
  * Return: false if the deadline passed first; the frees go on.
  */
-bool kvfree_rcu_barrier_until(uint64_t deadline_ns)
+bool kvfree_rcu_barrier_until(uint64_t deadline_ns, const char *caller)
 {
 	bool now_ready, done = true;
 
 	if (!READ_ONCE(rcu_used))
 		return true;
 	if (inside_read_section()) {
-		slab_warn("%s() called inside an RCU read-side critical section; not waiting",
-			  __func__);
+		if (caller)
+			slab_warn("%s() called inside an RCU read-side critical section; not waiting",
+				  caller);
 		return true;
 	}
 	pthread_mutex_lock(&rcu_lock);

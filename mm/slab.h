@@ -604,7 +604,7 @@ bool finalizer_cache_destroy(struct kmem_cache *s);
 
 /* mm/kfree_rcu.c */
 void slab_free_deferred(void *obj);
-bool kvfree_rcu_barrier_until(uint64_t deadline_ns);
+bool kvfree_rcu_barrier_until(uint64_t deadline_ns, const char *caller);
 bool rcu_inside_read_section(void);
 size_t slab_rcu_pending(struct kmem_cache *s);
 bool slab_rcu_barrier(void);

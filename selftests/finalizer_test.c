@@ -315,7 +315,7 @@ static char *read_back(FILE *f)
  * The environment of a re-executed child: ours first, since getenv()
  * takes the first match.
  */
-#define CHILD_MODE_ENV		"KSLAB_FINALIZER_TEST_CHILD"
+#define CHILD_MODE_ENV		"KSLAB_TEST_FINALIZER_CHILD"
 
 static char **child_env(const char *mode_var, const char *extra)
 {
@@ -904,6 +904,44 @@ TEST(finalizers_wait_times_out_while_a_reader_holds_the_grace_period)
 	ASSERT_EQ(0, kmem_finalizers_wait(TIMEOUT_MS));
 	EXPECT_RAN_ONCE_ON(&r, o);
 	kfree(rd.obj);
+}
+
+/*
+ * Inside the caller's own read-side section no grace period can end, so
+ * the waits do not wait for one: each says so, naming the function the
+ * program called (not the barrier inside kslab it shares), and returns.
+ */
+TEST(waits_inside_a_read_section_are_reported_by_their_own_name)
+{
+	struct fin_record r = { 0 };
+	struct stderr_capture cap;
+	const char *text;
+	struct tobj *o;
+
+	o = kmalloc_obj(14, 64);
+	ASSERT_NE(NULL, o);
+	ASSERT_EQ(0, kmem_set_finalizer(o, record_finalizer, &r));
+	/* one object waiting for its grace period: there is something to wait for */
+	kfree(o);
+
+	urcu_memb_register_thread();
+	urcu_memb_read_lock();
+	stderr_capture_begin(&cap);
+	kmem_gc();
+	kmem_finalizers_wait(50);
+	kmem_finalizers_flush();
+	text = stderr_capture_end(&cap);
+	urcu_memb_read_unlock();
+	urcu_memb_unregister_thread();
+
+	EXPECT_TEXT_CONTAINS(text, "kmem_gc() called inside an RCU read-side critical section");
+	EXPECT_TEXT_CONTAINS(text, "kmem_finalizers_wait() called inside an RCU read-side critical section");
+	EXPECT_TEXT_CONTAINS(text, "kmem_finalizers_flush() called inside an RCU read-side critical section");
+	EXPECT_EQ(NULL, strstr(text, "_until"));
+	stderr_capture_release(&cap);
+	EXPECT_EQ(0, load_acquire(r.runs));
+	ASSERT_EQ(0, kmem_finalizers_wait(TIMEOUT_MS));
+	EXPECT_RAN_ONCE_ON(&r, o);
 }
 
 /* ---- setting and clearing --------------------------------------------- */

@@ -25,24 +25,29 @@ KSFT_SKIP=4
 export TSAN_OPTIONS="halt_on_error=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+logdir=$(mktemp -d)
+trap 'rm -rf "$logdir"' EXIT
 
 passed=0
 failed=0
 skipped=0
 num=0
 
-# Run $1 with its output in $log, shown as it comes; sets $rc.  The output
-# goes through a file, not a pipe: a test child left behind by a timeout
-# would otherwise hold the pipe open.
+# Run $1 with its output in a log file of its own, $log, shown as it
+# comes; sets $rc.  The output goes through a file, not a pipe: a test
+# child left behind by a timeout would otherwise hold the pipe open.  The
+# file is new and empty before tail opens it, so tail never sees a
+# previous suite's lines nor a truncation, and a child left behind by an
+# earlier suite writes into that suite's file, not this one.
 run_one()
 {
 	local pid
 
+	log="$logdir/$num.log"
+	: >"$log"
 	# The subshell's stderr only takes bash's "Aborted" notice for a
 	# binary killed by a signal: the result line reports it.
-	(timeout -k 10 "$timeout_s" "$1" </dev/null >"$log" 2>&1; exit $?) 2>/dev/null &
+	(timeout -k 10 "$timeout_s" "$1" </dev/null >>"$log" 2>&1; exit $?) 2>/dev/null &
 	pid=$!
 	tail -s 0.2 -n +1 -f --pid="$pid" "$log" | sed 's/^/# /'
 	wait "$pid"
