@@ -91,8 +91,8 @@ void kmem_cache_destroy(struct kmem_cache *s);
 void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp);
 void *kmem_cache_zalloc(struct kmem_cache *s, gfp_t gfp);
 void kmem_cache_free(struct kmem_cache *s, void *obj);
-bool kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, size_t nr,
-			   void **p);
+int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, size_t nr,
+			  void **p);
 void kmem_cache_free_bulk(struct kmem_cache *s, size_t nr, void **p);
 int kmem_cache_shrink(struct kmem_cache *s);
 unsigned int kmem_cache_size(struct kmem_cache *s);
