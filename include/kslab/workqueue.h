@@ -35,6 +35,12 @@ extern "C" {
 	((type *)((char *)(ptr) - offsetof(type, member)))
 #endif
 
+/*
+ * Jiffies are milliseconds.  glibc's <sys/param.h> defines HZ too (100,
+ * through <asm-generic/param.h>), but only where HZ is not defined yet:
+ * kslab's value replaces it, so HZ is 1000 in either include order.
+ */
+#undef HZ
 #define HZ		1000
 
 /* Accepted for source compatibility; all workers are plain threads. */
