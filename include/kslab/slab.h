@@ -135,6 +135,22 @@ void kvfree_rcu_barrier(void);
 #define kfree_rcu(ptr, field)						\
 	__kslab_kfree_rcu((ptr), __kslab_rcu_head_offset(ptr, field))
 
+/*
+ * The offset of @field in *@ptr, refused at compile time unless @field is
+ * a struct rcu_head.  @ptr appears only where it is not evaluated (typeof,
+ * sizeof, offsetof), so kfree_rcu() evaluates it once.  C++ has no
+ * __builtin_choose_expr(): there the check is a call inside sizeof, which
+ * compiles only when &@field converts to a pointer to struct rcu_head.
+ * The function is declared, never defined nor called.
+ */
+#ifdef __cplusplus
+char __kslab_kfree_rcu_field_must_be_an_rcu_head(const struct rcu_head *head);
+
+#define __kslab_rcu_head_offset(ptr, field)				\
+	((void)sizeof(__kslab_kfree_rcu_field_must_be_an_rcu_head(	\
+		&(ptr)->field)),					\
+	 offsetof(__typeof__(*(ptr)), field))
+#else
 #define __kslab_rcu_head_offset(ptr, field)				\
 	(__builtin_choose_expr(						\
 		__builtin_types_compatible_p(				\
@@ -142,6 +158,7 @@ void kvfree_rcu_barrier(void);
 			struct rcu_head),				\
 		offsetof(__typeof__(*(ptr)), field),			\
 		(void)"kfree_rcu: the field must be a struct rcu_head"))
+#endif
 
 /**
  * kfree_rcu_mightsleep - free @ptr after a grace period; no rcu_head needed
