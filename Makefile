@@ -324,7 +324,7 @@ endif
 test: lib check-pc $(test-progs)
 	$(Q)bash tools/testing/run-selftests.sh $(test-progs)
 
-# A program built the way users build theirs (the contract in API.md),
+# A program built the way users build theirs (pkg-config, as README.md says),
 # linked with libkslab.so through kslab.pc and run without LD_LIBRARY_PATH.
 define pc_check_prog
 #include <kslab/kslab.h>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * RCU-deferred frees with the default flavor, urcu-memb: kfree_rcu(),
- * kfree_rcu_mightsleep() and kvfree_rcu_barrier() (API.md section 2).
+ * kfree_rcu_mightsleep() and kvfree_rcu_barrier() (<kslab/slab.h>).
  *
  * The central promise: an object freed with kfree_rcu() stays intact for
  * every reader that was inside rcu_read_lock() when it was freed, and goes

@@ -2,14 +2,14 @@
 /*
  * kslab: Go-style finalizers and cleanups for kslab objects.
  *
- * This header is the contract (see shared API.md section 3 and
- * Documentation/core-api/finalizers.rst).  An object with a finalizer or
- * cleanups is not reused when it is freed, by whichever free function:
- * a grace period later its finalizer is queued on the one ordered
- * finalizer workqueue, which runs finalizers one at a time, first in
- * first out in free order, on the thread "kslab-finalizer".  The finalizer
- * gets the object intact; its cleanups run after it; then the memory goes
- * back to the object's cache.  Every call is thread-safe.
+ * This header is the contract; Documentation/core-api/finalizers.rst
+ * explains it.  An object with a finalizer or cleanups is not reused when
+ * it is freed, by whichever free function: a grace period later its
+ * finalizer is queued on the one ordered finalizer workqueue, which runs
+ * finalizers one at a time, first in first out in free order, on the
+ * thread "kslab-finalizer".  The finalizer gets the object intact; its
+ * cleanups run after it; then the memory goes back to the object's cache.
+ * Every call is thread-safe.
  */
 #ifndef _KSLAB_FINALIZER_H
 #define _KSLAB_FINALIZER_H

@@ -2,10 +2,10 @@
 /*
  * kslab: slab caches and the kmalloc family.
  *
- * This header is the contract (see shared API.md section 1 and
- * Documentation/mm/slab.rst).  Every call is thread-safe.  Memory comes
- * from the operating system as it is needed, so an address-space limit
- * surfaces as NULL from the allocation calls.
+ * This header is the contract; Documentation/mm/slab.rst explains the
+ * design behind it.  Every call is thread-safe.  Memory comes from the
+ * operating system as it is needed, so an address-space limit surfaces as
+ * NULL from the allocation calls.
  */
 #ifndef _KSLAB_SLAB_H
 #define _KSLAB_SLAB_H
