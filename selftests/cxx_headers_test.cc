@@ -3,10 +3,11 @@
  * The public headers from C++ (ISO C++17, g++ or clang++): they compile,
  * their macros work, and the calls behind them behave as they do from C.
  * One behaviour per test: the kmalloc family, a cache made by
- * KMEM_CACHE(), kfree_rcu() and kvfree_rcu_barrier(), an RCU reader of
- * <urcu.h> holding a kfree_rcu() back, a finalizer and a cleanup given as
- * C++ lambdas, plain and delayed work on a workqueue, and each macro
- * evaluating its arguments once.
+ * KMEM_CACHE(), kfree_rcu() and kvfree_rcu_barrier(), kfree_rcu() of a
+ * class that is not standard-layout, an RCU reader of <urcu.h> holding a
+ * kfree_rcu() back, a finalizer and a cleanup given as C++ lambdas, plain
+ * and delayed work on a workqueue, and each macro evaluating its
+ * arguments once.
  *
  * This unit includes glibc's <sys/param.h> and liburcu's <urcu.h> before
  * <kslab/kslab.h>; cxx_headers_kslab_first.cc, linked in, includes them
@@ -21,6 +22,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <new>
 
 #include <sys/param.h>
 #include <time.h>
@@ -199,6 +201,74 @@ static bool kfree_rcu_frees_after_a_grace_period(void)
 	CHECK(node != nullptr);
 	kfree_rcu_mightsleep(node);
 	kvfree_rcu_barrier();
+	return true;
+}
+
+/*
+ * Not standard-layout (data in a base and in the class, virtual
+ * functions), so offsetof() would not do: kfree_rcu() must still find the
+ * rcu_head, and leave the rest of the object, vtable pointer included,
+ * intact for the finalizer.
+ */
+struct cxx_shape {
+	long id;
+	virtual ~cxx_shape() {}
+	virtual long area() const { return 0; }
+};
+
+struct cxx_square : cxx_shape {
+	long side;
+	struct rcu_head rcu;
+	long tail;
+	std::atomic<int> *destroyed;
+
+	long area() const override { return side * side; }
+	~cxx_square() override { (*destroyed)++; }
+};
+
+struct shape_record {
+	std::atomic<long> id;
+	std::atomic<long> area;
+	std::atomic<long> tail;
+	std::atomic<int> destroyed;
+};
+
+static bool kfree_rcu_takes_any_class(void)
+{
+	struct shape_record rec = {};
+	struct kmem_cache *s;
+	struct cxx_square *sq;
+	void *mem;
+
+	s = KMEM_CACHE(cxx_square, 0);
+	CHECK(s != nullptr);
+	mem = kmem_cache_alloc(s, GFP_KERNEL);
+	CHECK(mem != nullptr);
+	sq = new (mem) cxx_square();
+	sq->id = 3;
+	sq->side = 12;
+	sq->tail = -1;
+	sq->destroyed = &rec.destroyed;
+	/* the finalizer reads the object through its vtable, then ends it */
+	CHECK(kmem_set_finalizer(sq, [](void *obj, void *arg) {
+		struct cxx_shape *shape = static_cast<struct cxx_shape *>(obj);
+		struct cxx_square *square = static_cast<struct cxx_square *>(shape);
+		struct shape_record *r = static_cast<struct shape_record *>(arg);
+
+		r->id = shape->id;
+		r->area = shape->area();
+		r->tail = square->tail;
+		shape->~cxx_shape();
+	}, &rec) == 0);
+	kfree_rcu(sq, rcu);
+	kmem_gc();
+	CHECK(kmem_finalizers_wait(TIMEOUT_MS) == 0);
+	CHECK(rec.id == 3);
+	CHECK(rec.area == 144);
+	CHECK(rec.tail == -1);
+	CHECK(rec.destroyed == 1);
+	CHECK(active_objs(s) == 0);
+	kmem_cache_destroy(s);
 	return true;
 }
 
@@ -408,6 +478,7 @@ static const struct cxx_test {
 	CXX_TEST(kmalloc_family_works),
 	CXX_TEST(kmem_cache_made_by_kmem_cache_macro),
 	CXX_TEST(kfree_rcu_frees_after_a_grace_period),
+	CXX_TEST(kfree_rcu_takes_any_class),
 	CXX_TEST(rcu_reader_holds_kfree_rcu_back),
 	CXX_TEST(finalizer_and_cleanup_run_as_lambdas),
 	CXX_TEST(work_runs_on_a_workqueue),

@@ -132,25 +132,31 @@ void kvfree_rcu_barrier(void);
  * @ptr is evaluated once.  Works from any thread, registered with liburcu
  * or not, and inside a read-side critical section.
  */
-#define kfree_rcu(ptr, field)						\
-	__kslab_kfree_rcu((ptr), __kslab_rcu_head_offset(ptr, field))
+#define kfree_rcu(ptr, field)	__kslab_kfree_rcu_field(ptr, field)
 
 /*
- * The offset of @field in *@ptr, refused at compile time unless @field is
- * a struct rcu_head.  @ptr appears only where it is not evaluated (typeof,
- * sizeof, offsetof), so kfree_rcu() evaluates it once.  C++ has no
- * __builtin_choose_expr(): there the check is a call inside sizeof, which
- * compiles only when &@field converts to a pointer to struct rcu_head.
- * The function is declared, never defined nor called.
+ * Both forms refuse at compile time a @field that is not a struct
+ * rcu_head, and evaluate @ptr once.  C finds the offset with offsetof().
+ * C++ has no __builtin_choose_expr(), and its offsetof() is meant for
+ * standard-layout types only, which many classes are not (a base class,
+ * virtual functions, mixed access): there the offset is taken from the
+ * object itself, and initialising a pointer to struct rcu_head is the
+ * type check.
  */
 #ifdef __cplusplus
-char __kslab_kfree_rcu_field_must_be_an_rcu_head(const struct rcu_head *head);
-
-#define __kslab_rcu_head_offset(ptr, field)				\
-	((void)sizeof(__kslab_kfree_rcu_field_must_be_an_rcu_head(	\
-		&(ptr)->field)),					\
-	 offsetof(__typeof__(*(ptr)), field))
+#define __kslab_kfree_rcu_field(ptr, field) (__extension__ ({		\
+	__typeof__(ptr) __kslab_ptr = (ptr);				\
+	const struct rcu_head *__kslab_head =				\
+		__kslab_ptr ? &__kslab_ptr->field : nullptr;		\
+									\
+	__kslab_kfree_rcu(__kslab_ptr,					\
+			  (size_t)((const char *)__kslab_head -		\
+				   (const char *)__kslab_ptr));		\
+}))
 #else
+#define __kslab_kfree_rcu_field(ptr, field)				\
+	__kslab_kfree_rcu((ptr), __kslab_rcu_head_offset(ptr, field))
+
 #define __kslab_rcu_head_offset(ptr, field)				\
 	(__builtin_choose_expr(						\
 		__builtin_types_compatible_p(				\
