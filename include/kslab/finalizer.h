@@ -50,7 +50,19 @@ void kmem_cleanup_stop(struct kmem_cleanup *handle);
 void kmem_gc(void);
 void kmem_finalizers_flush(void);
 int kmem_finalizers_wait(unsigned int timeout_ms);
+/*
+ * The function has its struct's name, as stat() has: C++ code writes
+ * "struct kmem_finalizer_stats" for the type, and g++'s -Wshadow need not
+ * say that the function hides it.
+ */
+#ifdef __cplusplus
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#endif
 void kmem_finalizer_stats(struct kmem_finalizer_stats *st);
+#ifdef __cplusplus
+#pragma GCC diagnostic pop
+#endif
 
 #pragma GCC visibility pop
 
