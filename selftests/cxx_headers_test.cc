@@ -172,6 +172,7 @@ static bool kfree_rcu_frees_after_a_grace_period(void)
 {
 	enum { NR = 64 };
 	struct cxx_item *items[NR], *none = nullptr;
+	const struct cxx_item *frozen;
 	struct kmem_cache *s;
 	struct cxx_node *node;
 	int i;
@@ -187,8 +188,11 @@ static bool kfree_rcu_frees_after_a_grace_period(void)
 	/* half here, half in the unit that included kslab first */
 	for (i = 0; i < NR / 2; i++)
 		kfree_rcu(items[i], rcu);
-	for (; i < NR; i++)
+	for (; i < NR - 1; i++)
 		kfree_rcu_with_kslab_first(items[i]);
+	/* a pointer to const, as kfree() takes */
+	frozen = items[i];
+	kfree_rcu(frozen, rcu);
 	kfree_rcu(none, rcu);
 	kvfree_rcu_barrier();
 	CHECK(active_objs(s) == 0);

@@ -573,6 +573,20 @@ TEST(kfree_rcu_mightsleep_frees_objects_without_an_rcu_head)
 	EXPECT_RECLAIMED_AND_DESTROY(s);
 }
 
+/* As kfree() takes a const pointer, and as the kernel's kfree_rcu() does. */
+TEST(kfree_rcu_takes_a_pointer_to_const)
+{
+	struct kmem_cache *s = obj_cache("rcu_const");
+	const struct rcu_obj *obj;
+
+	ASSERT_NE(NULL, s);
+	obj = kmem_cache_alloc(s, GFP_KERNEL);
+	ASSERT_NE(NULL, obj);
+	kfree_rcu(obj, rcu);
+	kvfree_rcu_barrier();
+	EXPECT_RECLAIMED_AND_DESTROY(s);
+}
+
 TEST(idle_program_reclaims_a_lone_object_without_a_barrier)
 {
 	struct kmem_cache *s;

@@ -126,7 +126,8 @@ void kvfree_rcu_barrier(void);
 
 /**
  * kfree_rcu - free @ptr after a grace period, without blocking
- * @ptr: a kslab object (kmalloc or any cache), or NULL
+ * @ptr: a kslab object (kmalloc or any cache), or NULL; may point to const,
+ *	as kfree()'s argument may
  * @field: the name of a struct rcu_head member of *@ptr
  *
  * @ptr is evaluated once.  Works from any thread, registered with liburcu
@@ -149,13 +150,13 @@ void kvfree_rcu_barrier(void);
 	const struct rcu_head *__kslab_head =				\
 		__kslab_ptr ? &__kslab_ptr->field : nullptr;		\
 									\
-	__kslab_kfree_rcu(__kslab_ptr,					\
+	__kslab_kfree_rcu((void *)__kslab_ptr,				\
 			  (size_t)((const char *)__kslab_head -		\
 				   (const char *)__kslab_ptr));		\
 }))
 #else
 #define __kslab_kfree_rcu_field(ptr, field)				\
-	__kslab_kfree_rcu((ptr), __kslab_rcu_head_offset(ptr, field))
+	__kslab_kfree_rcu((void *)(ptr), __kslab_rcu_head_offset(ptr, field))
 
 #define __kslab_rcu_head_offset(ptr, field)				\
 	(__builtin_choose_expr(						\
