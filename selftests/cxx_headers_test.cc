@@ -55,7 +55,7 @@ static void sleep_ms(unsigned int ms)
 {
 	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
 
-	while (nanosleep(&ts, &ts))
+	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
 }
 
@@ -168,7 +168,7 @@ struct cxx_node {
 	} link;
 };
 
-static bool kfree_rcu_frees_after_a_grace_period(void)
+static bool kfree_rcu_objects_are_back_after_the_barrier(void)
 {
 	enum { NR = 64 };
 	struct cxx_item *items[NR], *none = nullptr;
@@ -481,7 +481,7 @@ static const struct cxx_test {
 	CXX_TEST(hz_is_kslab_jiffy_in_both_include_orders),
 	CXX_TEST(kmalloc_family_works),
 	CXX_TEST(kmem_cache_made_by_kmem_cache_macro),
-	CXX_TEST(kfree_rcu_frees_after_a_grace_period),
+	CXX_TEST(kfree_rcu_objects_are_back_after_the_barrier),
 	CXX_TEST(kfree_rcu_takes_any_class),
 	CXX_TEST(rcu_reader_holds_kfree_rcu_back),
 	CXX_TEST(finalizer_and_cleanup_run_as_lambdas),
