@@ -29,7 +29,9 @@
 #   V=1            print full commands instead of "  CC      mm/slub.o"
 #   SANITIZE=      address (ASan + UBSan) or thread (TSan)
 #   CC=            the compiler: gcc (default) or clang
-#   CFLAGS=, LDFLAGS=  appended to the project's own flags
+#   CXX=           the C++ compiler for the C++ selftest: by default g++, or
+#                  clang++ when CC is clang
+#   CFLAGS=, CXXFLAGS=, LDFLAGS=  appended to the project's own flags
 #   T=name         with `test`: run only these selftests (space separated)
 #   PREFIX=        install prefix, default /usr/local (LIBDIR, INCLUDEDIR
 #                  default to $(PREFIX)/lib and $(PREFIX)/include)
@@ -38,6 +40,8 @@
 # What gets built is listed in the Kbuild files, kernel style: obj-y in
 # mm/Kbuild and lib/Kbuild, selftests-y in selftests/Kbuild, tools-y and
 # bench-y in tools/Kbuild.  Adding a source file is a one-line change there.
+# A program is built from <name>.c, or from <name>.cc with $(CXX); objects
+# in <name>-objs (from .c or .cc files of its directory) are linked in too.
 # Commands run from the source tree; only their outputs go to $(O).
 
 MAKEFLAGS += -r --no-print-directory
@@ -72,6 +76,13 @@ KSLAB_VERSION := 0.1.0
 
 ifeq ($(origin CC),default)
   CC := gcc
+endif
+# The C++ compiler of the same family as CC: clang-14 gives clang++-14.
+ifeq ($(origin CXX),default)
+  cc-name := $(notdir $(CC))
+  CXX := $(patsubst ./%,%,$(dir $(CC)))$(strip \
+	 $(if $(findstring clang,$(cc-name)),$(subst clang,clang++,$(cc-name)), \
+	 $(if $(findstring gcc,$(cc-name)),$(subst gcc,g++,$(cc-name)),g++)))
 endif
 ifeq ($(origin AR),default)
   AR := ar
@@ -109,6 +120,7 @@ no-deps-goals := clean distclean help uninstall deps
 ifneq ($(filter-out $(no-deps-goals),$(or $(MAKECMDGOALS),all)),)
   deps-missing := $(if $(wildcard $(kselftest-dir)/kselftest_harness.h),,kernel-files)
   deps-missing += $(if $(shell $(PKG_CONFIG) --exists liburcu 2>/dev/null && echo y),,liburcu)
+  deps-missing += $(if $(shell command -v $(CXX) 2>/dev/null),,$(CXX))
   ifneq ($(filter lint,$(MAKECMDGOALS)),)
     deps-missing += $(if $(shell command -v cppcheck 2>/dev/null),,cppcheck)
   endif
@@ -132,6 +144,9 @@ URCU_LIBS := $(shell $(PKG_CONFIG) --libs liburcu 2>/dev/null)
 
 kslab-cflags := -std=gnu11 -O2 -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden \
 		-D_GNU_SOURCE -Iinclude -I. -pthread $(URCU_CFLAGS) $(sanitize-flags) $(CFLAGS)
+# C++ sees the headers as a C++ program does: ISO C++17, default visibility.
+kslab-cxxflags := -std=c++17 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -I. \
+		  -pthread $(URCU_CFLAGS) $(sanitize-flags) $(CXXFLAGS)
 kslab-ldflags := -pthread $(sanitize-flags) $(LDFLAGS)
 # Sanitizer runtimes leave undefined references in a shared object (clang
 # links them into executables only), so -z defs holds for plain builds.
@@ -162,11 +177,14 @@ selftests += $$(addprefix $(1),$$(selftests-y))
 tools += $$(addprefix $(1),$$(tools-y))
 bench += $$(addprefix $(1),$$(bench-y))
 $$(foreach p,$$(selftests-y) $$(tools-y) $$(bench-y),$$(eval ldlibs-$(1)$$(p) := $$(LDLIBS_$$(p))))
+$$(foreach p,$$(selftests-y) $$(tools-y) $$(bench-y),$$(eval objs-$(1)$$(p) := $$(addprefix $(1),$$($$(p)-objs))))
 $$(foreach d,$$(filter %/,$$(obj-y)) $$(subdir-y),$$(eval $$(call read-kbuild,$(1)$$(d))))
 endef
 $(eval $(call read-kbuild,))
 
 progs := $(selftests) $(tools) $(bench)
+cxx-progs := $(foreach p,$(progs),$(if $(wildcard $(p).cc),$(p)))
+prog-objs := $(foreach p,$(progs),$(objs-$(p)))
 lib-files := libkslab.a libkslab.so.0 libkslab.so kslab.pc
 
 # ---------------------------------------------------------------------------
@@ -182,13 +200,20 @@ rel = $(patsubst $(out)%,%,$@)
 
 # The compiler and its flags, recorded so that changing them (CC=clang,
 # CFLAGS=...) rebuilds everything; the file is only rewritten on a change.
+# The C++ compiler has a file of its own: CXX= rebuilds only C++ units.
 flags-file := $(out).build-flags
 build-flags := $(CC) $(kslab-cflags) | $(kslab-ldflags) $(URCU_LIBS)
+cxx-flags-file := $(out).build-flags-cxx
+cxx-build-flags := $(CXX) $(kslab-cxxflags)
+
+record-flags = @mkdir -p $(@D); echo '$(call escsq,$(1))' | cmp -s - $@ || \
+	       echo '$(call escsq,$(1))' > $@
 
 $(flags-file): FORCE
-	@mkdir -p $(@D)
-	@echo '$(call escsq,$(build-flags))' | cmp -s - $@ || \
-		echo '$(call escsq,$(build-flags))' > $@
+	$(call record-flags,$(build-flags))
+
+$(cxx-flags-file): FORCE
+	$(call record-flags,$(cxx-build-flags))
 
 # ---------------------------------------------------------------------------
 # The library
@@ -199,6 +224,13 @@ quiet_cmd_cc_o_c = CC      $(rel)
 $(out)%.o: %.c $(flags-file)
 	@mkdir -p $(@D)
 	$(call cmd,cc_o_c)
+
+quiet_cmd_cxx_o_cc = CXX     $(rel)
+      cmd_cxx_o_cc = $(CXX) $(kslab-cxxflags) -MMD -MP -c -o $@ $<
+
+$(out)%.o: %.cc $(cxx-flags-file)
+	@mkdir -p $(@D)
+	$(call cmd,cxx_o_cc)
 
 # Built afresh with 'q' (append): objects of the same name from two
 # directories both go in, where 'r' would keep only one.  D: deterministic.
@@ -238,25 +270,39 @@ $(out)kslab.pc: kslab.pc.in Makefile
 	$(call cmd,gen_pc)
 
 # ---------------------------------------------------------------------------
-# Programs: each <dir>/<name>.c is one binary linked with libkslab.a.  Their
-# dependency files are hidden (.<name>.d) so that a directory lists programs.
+# Programs: each <dir>/<name>.c (or .cc) is one binary linked with its
+# <name>-objs and libkslab.a.  Their dependency files are hidden
+# (.<name>.d) so that a directory lists programs.
 
 prog-dep = $(foreach p,$(1),$(dir $(p)).$(notdir $(p)).d)
+# The program's extra objects, and the rest of its link line.
+prog-link = $(addprefix $(out),$(objs-$(rel))) $(out)libkslab.a $(kslab-ldflags) \
+	    $(URCU_LIBS) $(ldlibs-$(rel))
 
 quiet_cmd_ccld = CCLD    $(rel)
       cmd_ccld = $(CC) $(kslab-cflags) $(prog-cflags) -MMD -MP -MF $(call prog-dep,$@) -MT $@ -o $@ $< \
-		 $(out)libkslab.a $(kslab-ldflags) $(URCU_LIBS) $(ldlibs-$(rel))
+		 $(prog-link)
 
-$(addprefix $(out),$(progs)): $(out)%: %.c $(out)libkslab.a $(flags-file)
+$(addprefix $(out),$(filter-out $(cxx-progs),$(progs))): $(out)%: %.c $(out)libkslab.a $(flags-file)
 	@mkdir -p $(@D)
 	$(call cmd,ccld)
+
+quiet_cmd_cxxld = CXXLD   $(rel)
+      cmd_cxxld = $(CXX) $(kslab-cxxflags) $(prog-cflags) -MMD -MP -MF $(call prog-dep,$@) -MT $@ -o $@ $< \
+		  $(prog-link)
+
+$(addprefix $(out),$(cxx-progs)): $(out)%: %.cc $(out)libkslab.a $(flags-file) $(cxx-flags-file)
+	@mkdir -p $(@D)
+	$(call cmd,cxxld)
+
+$(foreach p,$(progs),$(if $(objs-$(p)),$(eval $(out)$(p): $(addprefix $(out),$(objs-$(p))))))
 
 # The kselftest harness is written for -Wall: its macros trip these -Wextra
 # warnings in perfectly ordinary tests.
 $(addprefix $(out),$(selftests)): prog-cflags := -I$(kselftest-dir) \
 	-Wno-unused-parameter -Wno-sign-compare -Wno-empty-body
 
--include $(wildcard $(addprefix $(out),$(lib-objs:.o=.d) $(call prog-dep,$(progs))))
+-include $(wildcard $(addprefix $(out),$(lib-objs:.o=.d) $(prog-objs:.o=.d) $(call prog-dep,$(progs))))
 
 # ---------------------------------------------------------------------------
 # Top-level targets
@@ -282,7 +328,7 @@ endif
 test: lib check-pc check-symbols check-install $(test-progs)
 	$(Q)bash tools/testing/run-selftests.sh $(test-progs)
 
-# A program built the way users build theirs (the contract in API.md),
+# A program built the way users build theirs (pkg-config, as README.md says),
 # linked with libkslab.so through kslab.pc and run without LD_LIBRARY_PATH.
 define pc_check_prog
 #include <kslab/kslab.h>
@@ -499,7 +545,7 @@ deps:
 	$(Q)bash tools/kslab-deps.sh
 
 quiet_cmd_clean = CLEAN   $(or $(O),.)
-      cmd_clean = rm -f $(addprefix $(out),$(lib-files) .build-flags .pc-check \
+      cmd_clean = rm -f $(addprefix $(out),$(lib-files) .build-flags .build-flags-cxx .pc-check \
 			$(progs) $(call prog-dep,$(progs))); \
 		  find $(wildcard $(addprefix $(out),$(kbuild-dirs))) /dev/null \
 			-type f \( -name '*.o' -o -name '*.d' \) -delete

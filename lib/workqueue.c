@@ -965,13 +965,11 @@ static bool grab_pending(struct work_struct *work, bool is_dwork)
  * @delay: jiffies from now; 0 queues at once
  *
  * Unlike queue_delayed_work(), re-arms @dwork if it is already pending,
- * on the timer or queued.  Returns as the contract says for
- * queue_delayed_work(), the opposite of the kernel's mod_delayed_work():
- * see Documentation/core-api/workqueue.rst.
+ * on the timer or queued.  Returns as the kernel's does.
  *
  * Context: any thread, including a work function.
- * Return: false if @dwork was already pending (it has been re-armed),
- * true if it was idle and is now armed.
+ * Return: true if @dwork was pending and has been re-armed with @delay,
+ * false if it was idle and is now armed.
  */
 bool mod_delayed_work(struct workqueue_struct *wq,
 		      struct delayed_work *dwork, unsigned long delay)
@@ -979,7 +977,7 @@ bool mod_delayed_work(struct workqueue_struct *wq,
 	bool was_pending = grab_pending(&dwork->work, true);
 
 	__queue_delayed_work(wq, dwork, delay);
-	return !was_pending;
+	return was_pending;
 }
 
 /* ---- flushing and cancelling ----------------------------------------- */

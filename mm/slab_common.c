@@ -55,6 +55,7 @@
  */
 #include <errno.h>
 #include <execinfo.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -507,23 +508,28 @@ void kmem_cache_free(struct kmem_cache *s, void *obj)
  * @nr: how many
  * @p: receives the objects
  *
- * Return: true with @nr objects in @p, or false with none allocated.
+ * As the kernel's: all @nr objects or none.  An @nr above INT_MAX could
+ * not be returned, so it fails at once.
+ *
+ * Return: @nr with @nr objects in @p, or 0 with none allocated.
  */
-bool kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, size_t nr,
-			   void **p)
+int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, size_t nr,
+			  void **p)
 {
 	size_t i;
 
+	if (unlikely(nr > INT_MAX))
+		return 0;
 	for (i = 0; i < nr; i++) {
 		p[i] = kmem_cache_alloc(s, gfp);
 		if (unlikely(!p[i]))
 			goto undo;
 	}
-	return true;
+	return (int)nr;
 undo:
 	while (i-- > 0)
 		slab_free(s, p[i]);
-	return false;
+	return 0;
 }
 
 /**

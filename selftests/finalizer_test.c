@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Go-style finalizers and cleanups (API.md section 3), one behaviour per
+ * Go-style finalizers and cleanups (<kslab/finalizer.h>), one behaviour per
  * TEST: a finalizer runs once, a grace period after the free, on the
  * thread "kslab-finalizer", never inline, with the object intact; every
  * free function hands it over; finalizers run one at a time in free

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * RCU-deferred frees with the default flavor, urcu-memb: kfree_rcu(),
- * kfree_rcu_mightsleep() and kvfree_rcu_barrier() (API.md section 2).
+ * kfree_rcu_mightsleep() and kvfree_rcu_barrier() (<kslab/slab.h>).
  *
  * The central promise: an object freed with kfree_rcu() stays intact for
  * every reader that was inside rcu_read_lock() when it was freed, and goes
@@ -570,6 +570,20 @@ TEST(kfree_rcu_mightsleep_frees_objects_without_an_rcu_head)
 	}
 	kvfree_rcu_barrier();
 	EXPECT_EQ(2 * nr, rcu_stats().objects);
+	EXPECT_RECLAIMED_AND_DESTROY(s);
+}
+
+/* As kfree() takes a const pointer, and as the kernel's kfree_rcu() does. */
+TEST(kfree_rcu_takes_a_pointer_to_const)
+{
+	struct kmem_cache *s = obj_cache("rcu_const");
+	const struct rcu_obj *obj;
+
+	ASSERT_NE(NULL, s);
+	obj = kmem_cache_alloc(s, GFP_KERNEL);
+	ASSERT_NE(NULL, obj);
+	kfree_rcu(obj, rcu);
+	kvfree_rcu_barrier();
 	EXPECT_RECLAIMED_AND_DESTROY(s);
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * SLAB_TYPESAFE_BY_RCU caches (API.md section 2): kmem_cache_free() may
+ * SLAB_TYPESAFE_BY_RCU caches (<kslab/slab.h>): kmem_cache_free() may
  * hand an object out again at once, to the same cache, but the memory
  * stays type-stable: it is neither returned to the operating system nor
  * given to another cache until a grace period after its slab became

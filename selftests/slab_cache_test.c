@@ -11,6 +11,7 @@
  * with an allocator that has no caches of its own.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -688,7 +689,7 @@ TEST(alloc_bulk_returns_nr_distinct_usable_objects)
 	ASSERT_NE(NULL, s);
 	size = kmem_cache_size(s);
 	memset(objs, 0, sizeof(objs));
-	ASSERT_TRUE(kmem_cache_alloc_bulk(s, GFP_KERNEL, NR, objs));
+	ASSERT_EQ(NR, kmem_cache_alloc_bulk(s, GFP_KERNEL, NR, objs));
 	EXPECT_EQ(NR, active_objs(s));
 	for (i = 0; i < NR; i++) {
 		ASSERT_NE(NULL, objs[i]);
@@ -705,10 +706,26 @@ TEST(alloc_bulk_returns_nr_distinct_usable_objects)
 	kmem_cache_free_bulk(s, NR, objs);
 	EXPECT_EQ(0, active_objs(s));
 	/* The array was sorted by the overlap check; reuse it. */
-	ASSERT_TRUE(kmem_cache_alloc_bulk(s, GFP_KERNEL, NR, objs));
+	ASSERT_EQ(NR, kmem_cache_alloc_bulk(s, GFP_KERNEL, NR, objs));
 	EXPECT_EQ(-1, find_overlap(objs, NR, size));
 	kmem_cache_free_bulk(s, NR, objs);
 	EXPECT_EQ(0, active_objs(s));
+	kmem_cache_destroy(s);
+}
+
+TEST(alloc_bulk_beyond_int_max_fails_without_allocating)
+{
+	struct kmem_cache *s;
+	void *objs[4] = { NULL };
+
+	s = kmem_cache_create("test_bulk_huge", 32, 0, 0, NULL);
+	ASSERT_NE(NULL, s);
+	/* nr cannot be returned as an int: 0 at once, @p untouched */
+	EXPECT_EQ(0, kmem_cache_alloc_bulk(s, GFP_KERNEL, (size_t)INT_MAX + 1,
+					   objs));
+	EXPECT_EQ(NULL, objs[0]);
+	EXPECT_EQ(0, active_objs(s));
+	EXPECT_EQ(0, kmem_cache_alloc_bulk(s, GFP_KERNEL, 0, objs));
 	kmem_cache_destroy(s);
 }
 

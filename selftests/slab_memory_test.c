@@ -594,7 +594,7 @@ static int exhaust_address_space(void)
 }
 
 /*
- * Bulk allocation that cannot be satisfied under the limit: false, and no
+ * Bulk allocation that cannot be satisfied under the limit: 0, and no
  * object left allocated.  Returns 0 or the failing step.
  */
 static int bulk_at_address_limit(void)
@@ -602,7 +602,7 @@ static int bulk_at_address_limit(void)
 	const size_t nr = 2UL << 20;	/* 128 MiB: cannot fit */
 	struct kmem_cache *s;
 	struct rlimit saved;
-	bool ok;
+	int got;
 	void **objs;
 
 	objs = pointer_array(nr, false);
@@ -612,14 +612,14 @@ static int bulk_at_address_limit(void)
 	warm_up(s);
 	if (limit_address_space(&saved, AS_HEADROOM))
 		return 2;
-	ok = kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_NOWARN, nr, objs);
+	got = kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_NOWARN, nr, objs);
 	if (setrlimit(RLIMIT_AS, &saved))
 		return 3;
-	if (ok)
+	if (got != 0)
 		return 4;
 	if (active_objs(s) != 0)
 		return 5;	/* not all-or-nothing */
-	if (!kmem_cache_alloc_bulk(s, GFP_KERNEL, 1000, objs))
+	if (kmem_cache_alloc_bulk(s, GFP_KERNEL, 1000, objs) != 1000)
 		return 6;
 	kmem_cache_free_bulk(s, 1000, objs);
 	if (active_objs(s) != 0)

@@ -382,13 +382,13 @@ TEST(mod_delayed_work_rearms_pending_work)
 	INIT_DELAYED_WORK(&t.dwork, timed_fn);
 	ASSERT_TRUE(queue_delayed_work(system_wq, &t.dwork, 50));
 	start = mono_ms();
-	/* the contract: false if already pending (re-armed all the same) */
-	EXPECT_FALSE(mod_delayed_work(system_wq, &t.dwork, 300));
+	/* the kernel's answer: true, it was pending and has been re-armed */
+	EXPECT_TRUE(mod_delayed_work(system_wq, &t.dwork, 300));
 	ASSERT_TRUE(wait_flag(&t.runs, 1));
 	EXPECT_GE(__atomic_load_n(&t.ran_at, __ATOMIC_RELAXED) - start, 300);
 	EXPECT_EQ(1, __atomic_load_n(&t.runs, __ATOMIC_ACQUIRE));
-	/* and true when it was idle and is now queued */
-	EXPECT_TRUE(mod_delayed_work(system_wq, &t.dwork, 0));
+	/* and false when it was idle and is now queued */
+	EXPECT_FALSE(mod_delayed_work(system_wq, &t.dwork, 0));
 	ASSERT_TRUE(wait_flag(&t.runs, 2));
 	cancel_delayed_work_sync(&t.dwork);
 }

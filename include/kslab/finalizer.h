@@ -2,14 +2,14 @@
 /*
  * kslab: Go-style finalizers and cleanups for kslab objects.
  *
- * This header is the contract (see shared API.md section 3 and
- * Documentation/core-api/finalizers.rst).  An object with a finalizer or
- * cleanups is not reused when it is freed, by whichever free function:
- * a grace period later its finalizer is queued on the one ordered
- * finalizer workqueue, which runs finalizers one at a time, first in
- * first out in free order, on the thread "kslab-finalizer".  The finalizer
- * gets the object intact; its cleanups run after it; then the memory goes
- * back to the object's cache.  Every call is thread-safe.
+ * This header is the contract; Documentation/core-api/finalizers.rst
+ * explains it.  An object with a finalizer or cleanups is not reused when
+ * it is freed, by whichever free function: a grace period later its
+ * finalizer is queued on the one ordered finalizer workqueue, which runs
+ * finalizers one at a time, first in first out in free order, on the
+ * thread "kslab-finalizer".  The finalizer gets the object intact; its
+ * cleanups run after it; then the memory goes back to the object's cache.
+ * Every call is thread-safe.
  */
 #ifndef _KSLAB_FINALIZER_H
 #define _KSLAB_FINALIZER_H
@@ -50,7 +50,19 @@ void kmem_cleanup_stop(struct kmem_cleanup *handle);
 void kmem_gc(void);
 void kmem_finalizers_flush(void);
 int kmem_finalizers_wait(unsigned int timeout_ms);
+/*
+ * The function has its struct's name, as stat() has: C++ code writes
+ * "struct kmem_finalizer_stats" for the type, and g++'s -Wshadow need not
+ * say that the function hides it.
+ */
+#ifdef __cplusplus
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#endif
 void kmem_finalizer_stats(struct kmem_finalizer_stats *st);
+#ifdef __cplusplus
+#pragma GCC diagnostic pop
+#endif
 
 #pragma GCC visibility pop
 

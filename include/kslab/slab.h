@@ -2,10 +2,10 @@
 /*
  * kslab: slab caches and the kmalloc family.
  *
- * This header is the contract (see shared API.md section 1 and
- * Documentation/mm/slab.rst).  Every call is thread-safe.  Memory comes
- * from the operating system as it is needed, so an address-space limit
- * surfaces as NULL from the allocation calls.
+ * This header is the contract; Documentation/mm/slab.rst explains the
+ * design behind it.  Every call is thread-safe.  Memory comes from the
+ * operating system as it is needed, so an address-space limit surfaces as
+ * NULL from the allocation calls.
  */
 #ifndef _KSLAB_SLAB_H
 #define _KSLAB_SLAB_H
@@ -91,8 +91,8 @@ void kmem_cache_destroy(struct kmem_cache *s);
 void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp);
 void *kmem_cache_zalloc(struct kmem_cache *s, gfp_t gfp);
 void kmem_cache_free(struct kmem_cache *s, void *obj);
-bool kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, size_t nr,
-			   void **p);
+int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t gfp, size_t nr,
+			  void **p);
 void kmem_cache_free_bulk(struct kmem_cache *s, size_t nr, void **p);
 int kmem_cache_shrink(struct kmem_cache *s);
 unsigned int kmem_cache_size(struct kmem_cache *s);
@@ -126,14 +126,37 @@ void kvfree_rcu_barrier(void);
 
 /**
  * kfree_rcu - free @ptr after a grace period, without blocking
- * @ptr: a kslab object (kmalloc or any cache), or NULL
+ * @ptr: a kslab object (kmalloc or any cache), or NULL; may point to const,
+ *	as kfree()'s argument may
  * @field: the name of a struct rcu_head member of *@ptr
  *
  * @ptr is evaluated once.  Works from any thread, registered with liburcu
  * or not, and inside a read-side critical section.
  */
-#define kfree_rcu(ptr, field)						\
-	__kslab_kfree_rcu((ptr), __kslab_rcu_head_offset(ptr, field))
+#define kfree_rcu(ptr, field)	__kslab_kfree_rcu_field(ptr, field)
+
+/*
+ * Both forms refuse at compile time a @field that is not a struct
+ * rcu_head, and evaluate @ptr once.  C finds the offset with offsetof().
+ * C++ has no __builtin_choose_expr(), and its offsetof() is meant for
+ * standard-layout types only, which many classes are not (a base class,
+ * virtual functions, mixed access): there the offset is taken from the
+ * object itself, and initialising a pointer to struct rcu_head is the
+ * type check.
+ */
+#ifdef __cplusplus
+#define __kslab_kfree_rcu_field(ptr, field) (__extension__ ({		\
+	__typeof__(ptr) __kslab_ptr = (ptr);				\
+	const struct rcu_head *__kslab_head =				\
+		__kslab_ptr ? &__kslab_ptr->field : nullptr;		\
+									\
+	__kslab_kfree_rcu((void *)__kslab_ptr,				\
+			  (size_t)((const char *)__kslab_head -		\
+				   (const char *)__kslab_ptr));		\
+}))
+#else
+#define __kslab_kfree_rcu_field(ptr, field)				\
+	__kslab_kfree_rcu((void *)(ptr), __kslab_rcu_head_offset(ptr, field))
 
 #define __kslab_rcu_head_offset(ptr, field)				\
 	(__builtin_choose_expr(						\
@@ -142,6 +165,7 @@ void kvfree_rcu_barrier(void);
 			struct rcu_head),				\
 		offsetof(__typeof__(*(ptr)), field),			\
 		(void)"kfree_rcu: the field must be a struct rcu_head"))
+#endif
 
 /**
  * kfree_rcu_mightsleep - free @ptr after a grace period; no rcu_head needed

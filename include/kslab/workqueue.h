@@ -2,9 +2,9 @@
 /*
  * kslab: kernel-style workqueues for userspace threads.
  *
- * This header is the contract (see shared API.md section 4 and
- * Documentation/core-api/workqueue.rst).  Delays are in jiffies, with HZ
- * 1000, so a jiffy is a millisecond.  Every call is thread-safe, and
+ * This header is the contract; Documentation/core-api/workqueue.rst
+ * explains it.  Delays are in jiffies, with HZ 1000, so a jiffy is a
+ * millisecond.  Every call is thread-safe, and
  * queue_work() takes no lock in the common case.  A work item runs in a
  * worker thread of the workqueue it was last queued on, never on two
  * workers at once; the work_struct may be freed by its own function.  A
@@ -35,6 +35,12 @@ extern "C" {
 	((type *)((char *)(ptr) - offsetof(type, member)))
 #endif
 
+/*
+ * Jiffies are milliseconds.  glibc's <sys/param.h> defines HZ too (100,
+ * through <asm-generic/param.h>), but only where HZ is not defined yet:
+ * kslab's value replaces it, so HZ is 1000 in either include order.
+ */
+#undef HZ
 #define HZ		1000
 
 /* Accepted for source compatibility; all workers are plain threads. */
