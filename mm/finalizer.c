@@ -146,7 +146,6 @@ static unsigned long fin_wake_at = ~0UL;	/* under fin_lock */
  * counts the objects that left DYING (under its reclaim_mutex).  See
  * dying_objects().
  */
-static LIST_HEAD(fin_threads);
 static unsigned long marked_by_gone_threads;	/* under fin_lock */
 static unsigned long unmarked;			/* under reclaim_mutex */
 static bool fin_ready;
@@ -611,10 +610,12 @@ static void check_growth(struct growth *g, unsigned long len)
 static unsigned long dying_objects(void)
 {
 	unsigned long marked = marked_by_gone_threads;
-	struct fin_thread *ft;
+	struct kslab_thread *t;
 
-	list_for_each_entry(ft, &fin_threads, node)
-		marked += READ_ONCE(ft->marked);
+	pthread_mutex_lock(&kslab_threads_lock);
+	for_each_kslab_thread(t)
+		marked += READ_ONCE(t->fin.marked);
+	pthread_mutex_unlock(&kslab_threads_lock);
 	return marked - READ_ONCE(unmarked);
 }
 
@@ -637,18 +638,25 @@ void finalizer_thread_exit(struct kslab_thread *t)
 	pthread_mutex_lock(&fin_lock);
 	marked_by_gone_threads += ft->marked;
 	ft->marked = 0;
-	list_del_init(&ft->node);
 	ft->registered = false;
 	pthread_mutex_unlock(&fin_lock);
 }
 
+/**
+ * finalizer_thread_gone - keep the count of a thread a fork() child lacks
+ * @t: that thread's state, in the child's copy of memory
+ */
+void finalizer_thread_gone(struct kslab_thread *t)
+{
+	finalizer_thread_exit(t);
+}
+
 static noinline void register_fin_thread(struct fin_thread *ft)
 {
+	kslab_thread_register();
 	pthread_mutex_lock(&fin_lock);
-	list_add(&ft->node, &fin_threads);
 	ft->registered = true;
 	pthread_mutex_unlock(&fin_lock);
-	kslab_thread_register();
 }
 
 /* One more object of this thread's is DYING. */
@@ -1368,7 +1376,6 @@ void finalizer_atfork_parent(void)
 void finalizer_atfork_child(void)
 {
 	struct kslab_ptr_batch *c = worker_chunk;
-	struct fin_thread *ft, *next;
 	unsigned long n = 0;
 
 	if (c) {
@@ -1389,12 +1396,6 @@ void finalizer_atfork_child(void)
 	}
 	for (c = fifo.head; c; c = c->next)
 		n += c->nr;
-	list_for_each_entry_safe(ft, next, &fin_threads, node) {
-		if (ft == &kslab_self.fin)
-			continue;
-		marked_by_gone_threads += ft->marked;
-		list_del_init(&ft->node);
-	}
 	worker_chunk = NULL;
 	running_fn = NULL;
 	fin_started = fin_done;

@@ -82,7 +82,6 @@ static pthread_cond_t rcu_done = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t reclaim_mutex = PTHREAD_MUTEX_INITIALIZER;
 /* held across every grace period kslab waits for; see rcu_atfork_prepare_outer() */
 static pthread_mutex_t gp_mutex = PTHREAD_MUTEX_INITIALIZER;
-static LIST_HEAD(rcu_threads);
 static struct kslab_ptr_fifo ready;		/* batches handed over */
 static struct kslab_ptr_batch *in_flight;
 static struct rcu_head *ready_overflow, *in_flight_overflow;
@@ -196,9 +195,11 @@ static void steal_thread_batch(struct rcu_thread *rt)
 static void collect_partial_batches(bool all, unsigned long now,
 				    unsigned long *next_due)
 {
-	struct rcu_thread *rt;
+	struct kslab_thread *t;
 
-	list_for_each_entry(rt, &rcu_threads, node) {
+	pthread_mutex_lock(&kslab_threads_lock);
+	for_each_kslab_thread(t) {
+		struct rcu_thread *rt = &t->rcu;
 		unsigned long since = READ_ONCE(rt->since_ms);
 
 		if (!thread_waiting(rt))
@@ -208,6 +209,7 @@ static void collect_partial_batches(bool all, unsigned long now,
 		else if (since + batch_delay_ms < *next_due)
 			*next_due = since + batch_delay_ms;
 	}
+	pthread_mutex_unlock(&kslab_threads_lock);
 }
 
 /*
@@ -249,12 +251,18 @@ static void unmap_slabs(struct list_head *list)
 /* Context: rcu_lock held. */
 static bool partial_batch_exists(void)
 {
-	struct rcu_thread *rt;
+	struct kslab_thread *t;
+	bool found = false;
 
-	list_for_each_entry(rt, &rcu_threads, node)
-		if (thread_waiting(rt))
-			return true;
-	return false;
+	pthread_mutex_lock(&kslab_threads_lock);
+	for_each_kslab_thread(t) {
+		if (thread_waiting(&t->rcu)) {
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&kslab_threads_lock);
+	return found;
 }
 
 static void *rcu_reclaim_thread(void *unused)
@@ -399,7 +407,6 @@ void rcu_thread_exit(struct kslab_thread *t)
 	}
 	rt->batch = NULL;
 	rt->stolen = 0;
-	list_del_init(&rt->node);
 	rt->registered = false;
 	if (!kslab_ptr_fifo_empty(&ready))
 		wake_reclaimer();
@@ -428,16 +435,13 @@ void rcu_init(void)
 
 static void register_rcu_thread(struct rcu_thread *rt)
 {
-	kslab_init();
+	kslab_thread_register();
 	pthread_mutex_lock(&rcu_lock);
 	WRITE_ONCE(rcu_used, true);
-	rt->owner = pthread_self();
 	rt->batch = get_spare_batch();
 	rt->stolen = 0;
-	list_add(&rt->node, &rcu_threads);
 	rt->registered = true;
 	pthread_mutex_unlock(&rcu_lock);
-	kslab_thread_register();
 }
 
 /*
@@ -723,13 +727,15 @@ void kslab_set_rcu_flavor(const struct rcu_flavor_struct *flavor)
  */
 void kslab_rcu_get_stats(struct kslab_rcu_stats *st)
 {
-	struct rcu_thread *rt;
+	struct kslab_thread *t;
 	size_t partial = 0;
 
 	kslab_init();
 	pthread_mutex_lock(&rcu_lock);
-	list_for_each_entry(rt, &rcu_threads, node)
-		partial += thread_waiting(rt);
+	pthread_mutex_lock(&kslab_threads_lock);
+	for_each_kslab_thread(t)
+		partial += thread_waiting(&t->rcu);
+	pthread_mutex_unlock(&kslab_threads_lock);
 	*st = rcu_stats;
 	st->pending = pending + partial;
 	st->peak_pending = peak_pending;
@@ -768,7 +774,7 @@ static size_t count_in_batch(const struct kmem_cache *s, struct kslab_ptr_batch 
  */
 size_t slab_rcu_pending(struct kmem_cache *s)
 {
-	struct rcu_thread *rt;
+	struct kslab_thread *t;
 	struct kslab_ptr_batch *b;
 	size_t n = 0;
 
@@ -781,8 +787,10 @@ size_t slab_rcu_pending(struct kmem_cache *s)
 		n += count_in_batch(s, b, 0, NULL);
 	n += count_in_batch(s, NULL, 0, ready_overflow);
 	n += count_in_batch(s, NULL, 0, in_flight_overflow);
-	list_for_each_entry(rt, &rcu_threads, node)
-		n += count_in_batch(s, rt->batch, rt->stolen, NULL);
+	pthread_mutex_lock(&kslab_threads_lock);
+	for_each_kslab_thread(t)
+		n += count_in_batch(s, t->rcu.batch, t->rcu.stolen, NULL);
+	pthread_mutex_unlock(&kslab_threads_lock);
 	pthread_mutex_unlock(&rcu_lock);
 	return n;
 }
@@ -884,9 +892,6 @@ void rcu_atfork_child_outer(void)
  */
 void rcu_atfork_child_inner(void)
 {
-	pthread_t self = pthread_self();
-	struct rcu_thread *rt, *next;
-
 	if (in_flight) {
 		struct kslab_ptr_fifo back = { in_flight, in_flight };
 
@@ -902,27 +907,41 @@ void rcu_atfork_child_inner(void)
 		in_flight_overflow = NULL;
 	}
 	list_splice_init(&in_flight_slabs, &rcu_slabs);
-	list_for_each_entry_safe(rt, next, &rcu_threads, node) {
-		if (pthread_equal(rt->owner, self))
-			continue;
-		/* that thread is gone: what waited in its batch is ready */
-		if (thread_waiting(rt)) {
-			struct kslab_ptr_batch *b = rt->batch;
-			unsigned long n = b->nr - rt->stolen;
-
-			memmove(b->objs, &b->objs[rt->stolen], n * sizeof(void *));
-			b->nr = n;
-			add_ready(b, NULL, n);
-		} else {
-			kfree(rt->batch);
-		}
-		list_del_init(&rt->node);
-	}
 	WRITE_ONCE(reclaimer_started, false);
 	reclaimer_idle = false;
 	/* waiters in the parent's threads do not exist here */
 	WRITE_ONCE(reclaimer_asleep, false);
 	init_work_cond();
 	/* the next RCU free or barrier starts a reclaim thread here */
+	pthread_mutex_unlock(&rcu_lock);
+}
+
+/**
+ * rcu_thread_gone - what waited in the batch of a thread a fork() child
+ * lacks is ready
+ * @t: that thread's state, in the child's copy of memory
+ *
+ * The child frees those objects after a grace period of its own: each
+ * object once, in the child's copy of the heap.
+ */
+void rcu_thread_gone(struct kslab_thread *t)
+{
+	struct rcu_thread *rt = &t->rcu;
+
+	if (!rt->registered)
+		return;
+	pthread_mutex_lock(&rcu_lock);
+	if (thread_waiting(rt)) {
+		struct kslab_ptr_batch *b = rt->batch;
+		unsigned long n = b->nr - rt->stolen;
+
+		memmove(b->objs, &b->objs[rt->stolen], n * sizeof(void *));
+		b->nr = n;
+		add_ready(b, NULL, n);
+	} else {
+		kfree(rt->batch);
+	}
+	rt->batch = NULL;
+	rt->registered = false;
 	pthread_mutex_unlock(&rcu_lock);
 }

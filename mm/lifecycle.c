@@ -21,12 +21,15 @@
  * use by finalizer_init(), which runs kslab_init() first.
  *
  * Threads.  Each thread's state is one struct kslab_thread in its TLS
- * (mm/slab.h).  The first time a part of kslab keeps state for a thread
- * it calls kslab_thread_register(), which sets the one exit key; at
- * thread exit kslab_thread_exit() hands the struct to each part: RCU
- * first (its batch goes to the reclaim thread), then the finalizer count,
- * then the magazines, which go back to their caches last because the
- * earlier steps may still free memory into them.
+ * (mm/slab.h), on one registry, kslab_threads.  The first time a part of
+ * kslab keeps state for a thread it calls kslab_thread_register(), which
+ * puts the thread on the registry and sets the one exit key; at thread
+ * exit kslab_thread_exit() hands the struct to each part: RCU first (its
+ * batch goes to the reclaim thread), then the finalizer count, then the
+ * magazines, which go back to their caches last because the earlier
+ * steps may still free memory into them.  A fork() child has only the
+ * forking thread: once every lock is released, kslab_reap_threads() hands
+ * each other thread's struct to each part's reaper, in the same order.
  *
  * Locks, and the order they nest in.  This is the one list; every other
  * file and document points here.  A lock is only ever taken while holding
@@ -45,6 +48,8 @@
  *   rcu_lock          kfree_rcu.c   RCU batches and lists (a cache's
  *                                   destruction hands SLAB_TYPESAFE_BY_RCU
  *                                   slabs over under slab_mutex)
+ *   kslab_threads_lock  lifecycle.c the thread registry; taken alone, or
+ *                                   to walk it under fin_lock or rcu_lock
  *   meta cache->lock  slub.c        kslab's own metadata caches (a depot
  *                                   may allocate a magazine under its
  *                                   cache's lock; batches are allocated
@@ -68,11 +73,47 @@
 #include "mm/slab.h"
 
 __thread struct kslab_thread kslab_self __initial_exec;
+LIST_HEAD(kslab_threads);
+pthread_mutex_t kslab_threads_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static pthread_once_t kslab_once = PTHREAD_ONCE_INIT;
 static pthread_key_t kslab_thread_key;
 
 /* ---------------------------------------------------------------- fork */
+
+static void threads_fork_prepare(void)
+{
+	pthread_mutex_lock(&kslab_threads_lock);
+}
+
+static void threads_fork_release(void)
+{
+	pthread_mutex_unlock(&kslab_threads_lock);
+}
+
+/*
+ * In a fork() child, after every lock is released: the threads that do
+ * not exist here leave the registry, their state handed to each part.
+ */
+static void kslab_reap_threads(void)
+{
+	struct kslab_thread *t, *next;
+	LIST_HEAD(gone);
+
+	pthread_mutex_lock(&kslab_threads_lock);
+	list_for_each_entry_safe(t, next, &kslab_threads, node) {
+		if (t != &kslab_self)
+			list_move(&t->node, &gone);
+	}
+	pthread_mutex_unlock(&kslab_threads_lock);
+	list_for_each_entry_safe(t, next, &gone, node) {
+		rcu_thread_gone(t);
+		finalizer_thread_gone(t);
+		slab_thread_gone(t);
+		list_del_init(&t->node);
+		t->registered = false;
+	}
+}
 
 struct fork_step {
 	const char *locks;	/* what the step takes, for the reader */
@@ -94,6 +135,8 @@ static const struct fork_step fork_steps[] = {
 	{ "rcu_lock",
 	  rcu_atfork_prepare_inner, rcu_atfork_parent_inner,
 	  rcu_atfork_child_inner },
+	{ "kslab_threads_lock",
+	  threads_fork_prepare, threads_fork_release, threads_fork_release },
 	{ "meta cache->lock",
 	  slab_meta_fork_prepare, slab_meta_fork_parent,
 	  slab_meta_fork_child },
@@ -125,6 +168,7 @@ static void kslab_fork_child(void)
 
 	while (i-- > 0)
 		fork_steps[i].child();
+	kslab_reap_threads();
 }
 
 /* ------------------------------------------------------------- threads */
@@ -134,10 +178,13 @@ static void kslab_thread_exit(void *arg)
 	struct kslab_thread *t = arg;
 
 	t->exiting = true;
-	t->exit_key_set = false;
 	rcu_thread_exit(t);
 	finalizer_thread_exit(t);
 	slab_thread_exit(t);
+	pthread_mutex_lock(&kslab_threads_lock);
+	list_del_init(&t->node);
+	t->registered = false;
+	pthread_mutex_unlock(&kslab_threads_lock);
 }
 
 /**
@@ -150,10 +197,13 @@ void kslab_thread_register(void)
 {
 	struct kslab_thread *t = &kslab_self;
 
-	if (t->exit_key_set)
+	if (t->registered)
 		return;
 	kslab_init();
-	t->exit_key_set = true;
+	pthread_mutex_lock(&kslab_threads_lock);
+	list_add(&t->node, &kslab_threads);
+	t->registered = true;
+	pthread_mutex_unlock(&kslab_threads_lock);
 	pthread_setspecific(kslab_thread_key, t);
 }
 

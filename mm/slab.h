@@ -228,16 +228,10 @@ static __always_inline struct slab *virt_to_slab(const void *p)
 	return smp_load_acquire(&leaf[granule & ((1UL << PAGEMAP_LEAF_BITS) - 1)]);
 }
 
-/*
- * Per-thread table of front ends, indexed by cache id.  It is on
- * slab_threads (under slab_mutex) while it has entries, so a fork() child
- * can free the tables of threads it lacks.
- */
+/* Per-thread table of front ends, indexed by cache id. */
 struct thread_cache_table {
 	struct thread_cache **caches;	/* size entries, never NULL */
 	unsigned int size;
-	pthread_t owner;
-	struct list_head node;
 };
 
 struct kslab_ptr_batch;
@@ -252,9 +246,7 @@ struct rcu_thread {
 	struct kslab_ptr_batch *batch;	/* current batch, or NULL */
 	unsigned long stolen;		/* see above; under rcu_lock */
 	unsigned long since_ms;		/* when objs[stolen] was queued */
-	bool registered;		/* on rcu_threads */
-	pthread_t owner;
-	struct list_head node;		/* on rcu_threads, under rcu_lock */
+	bool registered;		/* has a batch; under rcu_lock */
 };
 
 /*
@@ -263,28 +255,36 @@ struct rcu_thread {
  */
 struct fin_thread {
 	unsigned long marked;		/* written by the owner only */
-	bool registered;		/* on fin_threads */
-	struct list_head node;		/* under fin_lock */
+	bool registered;		/* counted; under fin_lock */
 };
 
 /*
  * struct kslab_thread - everything kslab keeps per thread, in its TLS
- * (mm/lifecycle.c).  Each part belongs to the file named beside it; the
- * one thread-exit key hands the whole struct to each part's exit, in
- * kslab_thread_exit()'s order.
+ * (mm/lifecycle.c).  Each part belongs to the file named beside it.  A
+ * thread is on the one registry, kslab_threads, from the first time any
+ * part keeps state for it until its one exit key has handed the struct
+ * to each part's exit; a fork() child hands the structs of the threads
+ * it lacks to each part's reaper.  Walkers of the registry hold
+ * kslab_threads_lock, which nests inside the parts' own locks.
  */
 struct kslab_thread {
 	struct thread_cache_table caches;	/* mm/slub.c; first: fast paths */
 	struct rcu_thread rcu;			/* mm/kfree_rcu.c */
 	struct fin_thread fin;			/* mm/finalizer.c */
 	bool exiting;				/* its exit key ran */
-	bool exit_key_set;
+	bool registered;			/* on kslab_threads */
+	struct list_head node;			/* under kslab_threads_lock */
 };
 
 extern __thread struct kslab_thread kslab_self __initial_exec;
 
 /* mm/lifecycle.c */
+extern struct list_head kslab_threads;
+extern pthread_mutex_t kslab_threads_lock;
 void kslab_thread_register(void);
+
+#define for_each_kslab_thread(t)					\
+	list_for_each_entry(t, &kslab_threads, node)
 
 /* This thread's front end for @s, or NULL; for the slow paths. */
 static inline struct thread_cache *this_thread_cache(struct kmem_cache *s)
@@ -342,6 +342,7 @@ int __kmem_cache_shrink(struct kmem_cache *s);
 void __kmem_cache_get_info(struct kmem_cache *s, struct kmem_cache_info *info);
 void slab_init(void);
 void slab_thread_exit(struct kslab_thread *t);
+void slab_thread_gone(struct kslab_thread *t);
 void *slab_map(size_t size);
 void slab_unmap(void *p, size_t size);
 void slab_fork_prepare(void);
@@ -596,6 +597,7 @@ void slab_free_unhooked(const struct slab_obj *o, void *obj);
 void slab_free_after_gp(void *const *objs, size_t nr);
 void finalizer_init(void);
 void finalizer_thread_exit(struct kslab_thread *t);
+void finalizer_thread_gone(struct kslab_thread *t);
 void finalizer_exit(void);
 void finalizer_atfork_prepare(void);
 void finalizer_atfork_parent(void);
@@ -611,6 +613,7 @@ bool slab_rcu_barrier(void);
 void slab_release_after_gp(struct list_head *list);
 void rcu_init(void);
 void rcu_thread_exit(struct kslab_thread *t);
+void rcu_thread_gone(struct kslab_thread *t);
 void rcu_atfork_prepare_outer(void);
 void rcu_atfork_prepare_inner(void);
 void rcu_atfork_parent_inner(void);

@@ -31,6 +31,7 @@
 #define finalizer_free_hook	__kslab_finalizer_free_hook
 #define finalizer_init	__kslab_finalizer_init
 #define finalizer_thread_exit	__kslab_finalizer_thread_exit
+#define finalizer_thread_gone	__kslab_finalizer_thread_gone
 #define kvfree_rcu_barrier_until	__kslab_kvfree_rcu_barrier_until
 #define pagemap_fork_child	__kslab_pagemap_fork_child
 #define pagemap_fork_parent	__kslab_pagemap_fork_parent
@@ -47,6 +48,7 @@
 #define rcu_init	__kslab_rcu_init
 #define rcu_inside_read_section	__kslab_rcu_inside_read_section
 #define rcu_thread_exit	__kslab_rcu_thread_exit
+#define rcu_thread_gone	__kslab_rcu_thread_gone
 #define slab_bug	__kslab_slab_bug
 #define slab_caches	__kslab_slab_caches
 #define slab_caches_init	__kslab_slab_caches_init
@@ -70,6 +72,7 @@
 #define slab_release_after_gp	__kslab_slab_release_after_gp
 #define slab_report_bad_free	__kslab_slab_report_bad_free
 #define slab_thread_exit	__kslab_slab_thread_exit
+#define slab_thread_gone	__kslab_slab_thread_gone
 #define slab_unmap	__kslab_slab_unmap
 #define slab_warn	__kslab_slab_warn
 

@@ -72,7 +72,6 @@
 
 /* Placeholder in unused table slots: matches no cache. */
 static struct thread_cache no_thread_cache;
-static LIST_HEAD(slab_threads);
 
 static unsigned int empty_slab_reserve;
 static unsigned long slab_decay_ms;
@@ -622,9 +621,9 @@ static void thread_cache_retire(struct kmem_cache *s, struct thread_cache *tc)
 }
 
 /*
- * Give back every front end of @table, free it and take it off
- * slab_threads.  Context: slab_mutex held; @table belongs to the calling
- * thread, or (fork child) to a thread that does not exist any more.
+ * Give back every front end of @table and free it.  Context: slab_mutex
+ * held; @table belongs to the calling thread, or (fork child) to a thread
+ * that does not exist any more.
  */
 static void thread_table_release(struct thread_cache_table *table, bool retire)
 {
@@ -649,7 +648,6 @@ static void thread_table_release(struct thread_cache_table *table, bool retire)
 	kfree(table->caches);
 	table->caches = NULL;
 	table->size = 0;
-	list_del_init(&table->node);
 }
 
 /**
@@ -680,12 +678,8 @@ static bool grow_thread_table(unsigned int id)
 		table[i] = kslab_self.caches.caches[i];
 	for (i = kslab_self.caches.size; i < size; i++)
 		table[i] = &no_thread_cache;
-	if (!kslab_self.caches.size) {
-		kslab_self.caches.owner = pthread_self();
-		pthread_mutex_lock(&slab_mutex);
-		list_add(&kslab_self.caches.node, &slab_threads);
-		pthread_mutex_unlock(&slab_mutex);
-	}
+	if (!kslab_self.caches.size)
+		kslab_thread_register();
 	old = kslab_self.caches.caches;
 	/* a fork() child must never see a freed table: publish, then free */
 	kslab_self.caches.caches = table;
@@ -1148,20 +1142,20 @@ void slab_fork_parent(void)
 
 void slab_fork_child(void)
 {
-	pthread_t self = pthread_self();
-	struct thread_cache_table *table, *next;
-	struct kmem_cache *s;
+	slab_fork_parent();
+}
 
-	/*
-	 * Only this thread runs: the magazines of the others may go back
-	 * into their caches with slab_mutex still held.
-	 */
-	list_for_each_entry(s, &slab_caches, list)
-		pthread_mutex_unlock(&s->lock);
-	list_for_each_entry_safe(table, next, &slab_threads, node) {
-		if (!pthread_equal(table->owner, self))
-			thread_table_release(table, false);
-	}
+/**
+ * slab_thread_gone - give back the magazines of a thread a fork() child
+ * lacks
+ * @t: that thread's state, in the child's copy of memory
+ */
+void slab_thread_gone(struct kslab_thread *t)
+{
+	if (!t->caches.size)
+		return;
+	pthread_mutex_lock(&slab_mutex);
+	thread_table_release(&t->caches, false);
 	pthread_mutex_unlock(&slab_mutex);
 }
 
