@@ -595,6 +595,8 @@ static __always_inline bool slab_free_hook(const struct slab_obj *o,
 /* mm/slab_common.c: the one call back, and RCU reclaim's way in */
 void slab_free_unhooked(const struct slab_obj *o, void *obj);
 void slab_free_after_gp(void *const *objs, size_t nr);
+
+/* mm/finalizer.c */
 void finalizer_init(void);
 void finalizer_thread_exit(struct kslab_thread *t);
 void finalizer_thread_gone(struct kslab_thread *t);
@@ -621,6 +623,33 @@ void rcu_atfork_parent_outer(void);
 void rcu_atfork_child_inner(void);
 void rcu_atfork_child_outer(void);
 
+__printf(2, 3) __cold
+void slab_bug(const char *name, const char *fmt, ...);
+__printf(1, 2) __cold
+void slab_warn(const char *fmt, ...);
+
+/*
+ * The cache-level side of the hooks.  Before a cache goes, every feature
+ * gives back the objects of it that it holds (RCU frees land, finalizers
+ * run); kmem_cache_get_info() asks them how many those are.  With the two
+ * object hooks above, these are the only calls from the generic layer up
+ * into the features.
+ */
+static inline void slab_cache_destroy_hook(struct kmem_cache *s)
+{
+	if (!slab_rcu_barrier())
+		slab_warn("kmem_cache_destroy(%s) inside an RCU read-side critical section: pending RCU frees not waited for",
+			  s->name);
+	if (!finalizer_cache_destroy(s))
+		slab_warn("kmem_cache_destroy(%s) called from a finalizer: its objects' finalizers not waited for",
+			  s->name);
+}
+
+static inline size_t slab_cache_pending_hook(struct kmem_cache *s)
+{
+	return slab_rcu_pending(s);
+}
+
 /* mm/slab_common.c */
 #define META_MIN_SIZE		32U
 #define NR_META_CACHES		8	/* 32 bytes to 4 KiB */
@@ -630,10 +659,6 @@ extern pthread_mutex_t slab_mutex;
 extern struct list_head slab_caches;
 void slab_caches_init(void);
 void kslab_init(void);
-__printf(2, 3) __cold
-void slab_bug(const char *name, const char *fmt, ...);
-__printf(1, 2) __cold
-void slab_warn(const char *fmt, ...);
 
 #pragma GCC visibility pop
 

@@ -4,7 +4,8 @@
  * objects are kept (mm/slub.c).
  *
  * Layers, and the way calls run between them (top down; the only calls
- * up are the two hooks, which run a feature from the generic layer):
+ * up are the hooks in mm/slab.h, which run a feature from the generic
+ * layer):
  *
  *   mm/lifecycle.c      start-up, threads, fork(), exit, the lock order
  *        |
@@ -32,8 +33,18 @@
  * path; a feature that must see every allocation of a cache gives the
  * cache no front ends.  RCU reclaim comes back through
  * slab_free_after_gp(): in bulk, in free order, each object through the
- * free hook only if its slab is hooked.  Documentation/mm/slab.rst
- * ("Hooks") says what each feature does in them.
+ * free hook only if its slab is hooked.  The cache-level side of the
+ * hooks, slab_cache_destroy_hook() and slab_cache_pending_hook(), lets
+ * kmem_cache_destroy() and kmem_cache_get_info() account for what the
+ * features hold.  Documentation/mm/slab.rst ("Hooks") says what each
+ * feature does in them.
+ *
+ * Calls below the generic layer that are not one way, and why: the
+ * implementation allocates its own metadata (magazines, tables) through
+ * slab_meta_alloc() and kfree(), as kslab's metadata never comes from
+ * malloc(); and a SLAB_TYPESAFE_BY_RCU slab is unmapped after a grace
+ * period through slab_release_after_gp(), as SLUB's slabs go through
+ * call_rcu().
  *
  * What lives here:
  *
@@ -355,14 +366,8 @@ void kmem_cache_destroy(struct kmem_cache *s)
 			  __func__, s->name);
 		return;
 	}
-	/* pending RCU frees of @s must land before it goes */
-	if (!slab_rcu_barrier())
-		slab_warn("%s(%s) inside an RCU read-side critical section: pending RCU frees not waited for",
-			  __func__, s->name);
-	/* so must its objects' finalizers */
-	if (!finalizer_cache_destroy(s))
-		slab_warn("%s(%s) called from a finalizer: its objects' finalizers not waited for",
-			  __func__, s->name);
+	/* what the features hold of @s must come back before it goes */
+	slab_cache_destroy_hook(s);
 	pthread_mutex_lock(&slab_mutex);
 	empty = __kmem_cache_shutdown(s);
 	if (empty) {
@@ -598,7 +603,7 @@ int kmem_cache_get_info(struct kmem_cache *s, struct kmem_cache_info *info)
 
 	if (!s || !info)
 		return -EINVAL;
-	pending = slab_rcu_pending(s);
+	pending = slab_cache_pending_hook(s);
 	__kmem_cache_get_info(s, info);
 	info->pending_rcu = pending;
 	return 0;
