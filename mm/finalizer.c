@@ -1327,14 +1327,15 @@ bool finalizer_cache_destroy(struct kmem_cache *s)
 }
 
 /*
- * At exit (mm/lifecycle.c): nothing is lost silently.  With KSLAB_FINALIZE_AT_EXIT the
- * queue first gets that long to drain.  Never waits on a stuck finalizer
+ * At exit (mm/lifecycle.c): nothing is lost silently.  With
+ * KSLAB_FINALIZE_AT_EXIT the queue first gets that long to drain.  Never waits on a stuck finalizer
  * beyond that deadline.
  */
 void finalizer_exit(void)
 {
 	unsigned long queued, started, done, dying, running, waiting;
 
+	/* pairs with the release at the end of fin_init_once() */
 	if (!smp_load_acquire(&fin_ready))
 		return;
 	if (exit_wait_ms && !on_finalizer_thread && !rcu_inside_read_section())

@@ -116,7 +116,6 @@ static void kslab_reap_threads(void)
 }
 
 struct fork_step {
-	const char *locks;	/* what the step takes, for the reader */
 	void (*prepare)(void);
 	void (*parent)(void);
 	void (*child)(void);
@@ -124,26 +123,25 @@ struct fork_step {
 
 /* In the global lock order: see the top of this file. */
 static const struct fork_step fork_steps[] = {
-	{ "gp_mutex, reclaim_mutex",
-	  rcu_atfork_prepare_outer, rcu_atfork_parent_outer,
+	/* gp_mutex, reclaim_mutex */
+	{ rcu_atfork_prepare_outer, rcu_atfork_parent_outer,
 	  rcu_atfork_child_outer },
-	{ "fin_lock, cleanup_lock",
-	  finalizer_atfork_prepare, finalizer_atfork_parent,
+	/* fin_lock, cleanup_lock */
+	{ finalizer_atfork_prepare, finalizer_atfork_parent,
 	  finalizer_atfork_child },
-	{ "slab_mutex, every cache->lock",
-	  slab_fork_prepare, slab_fork_parent, slab_fork_child },
-	{ "rcu_lock",
-	  rcu_atfork_prepare_inner, rcu_atfork_parent_inner,
+	/* slab_mutex, every cache->lock */
+	{ slab_fork_prepare, slab_fork_parent, slab_fork_child },
+	/* rcu_lock */
+	{ rcu_atfork_prepare_inner, rcu_atfork_parent_inner,
 	  rcu_atfork_child_inner },
-	{ "kslab_threads_lock",
-	  threads_fork_prepare, threads_fork_release, threads_fork_release },
-	{ "meta cache->lock",
-	  slab_meta_fork_prepare, slab_meta_fork_parent,
-	  slab_meta_fork_child },
-	{ "pagemap_lock",
-	  pagemap_fork_prepare, pagemap_fork_parent, pagemap_fork_child },
-	{ "wq_list_lock, timer_lock, wq->lock",
-	  kslab_wq_fork_prepare, kslab_wq_fork_parent, kslab_wq_fork_child },
+	/* kslab_threads_lock */
+	{ threads_fork_prepare, threads_fork_release, threads_fork_release },
+	/* every meta cache->lock */
+	{ slab_meta_fork_prepare, slab_meta_fork_parent, slab_meta_fork_child },
+	/* pagemap_lock */
+	{ pagemap_fork_prepare, pagemap_fork_parent, pagemap_fork_child },
+	/* wq_list_lock, timer_lock, every wq->lock */
+	{ kslab_wq_fork_prepare, kslab_wq_fork_parent, kslab_wq_fork_child },
 };
 
 static void kslab_fork_prepare(void)

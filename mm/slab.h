@@ -64,8 +64,7 @@ struct slab {
 	unsigned int inuse;		/* objects out of the slab; under lock */
 	unsigned int first_free;	/* no free bit in words below; under lock */
 	struct list_head slab_list;	/* partial/full/empty; under lock */
-	void *meta;			/* a feature's per-object state: see
-					 * slab_release_meta() */
+	void *meta;			/* features' state: slab_release_meta() */
 	unsigned long empty_since;	/* ms, while on the empty list */
 	unsigned long free_map[];	/* under lock */
 };
