@@ -84,6 +84,7 @@
 #include <kslab/finalizer.h>
 #include <kslab/workqueue.h>
 
+#include "lib/idhash.h"
 #include "lib/options.h"
 #include "lib/ptr_batch.h"
 #include "lib/symbolize.h"
@@ -114,10 +115,10 @@ struct fin_slot {
 
 struct cleanup {
 	struct cleanup *next;		/* on the slot's list */
-	struct cleanup *hash_next;	/* in cleanup_hash while it has an id */
+	/* key: the handle, 0 when none was asked for; in cleanup_hash then */
+	struct kslab_idhash_node handle;
 	void (*fn)(void *arg);
 	void *arg;
-	unsigned long id;		/* the handle, 0 when none was asked for */
 	bool stopped;
 };
 
@@ -170,8 +171,8 @@ static unsigned long gc_patience_ms, watchdog_ms, exit_wait_ms;
 #define GC_PATIENCE_TOTAL	10
 
 static pthread_mutex_t cleanup_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct cleanup **cleanup_hash;		/* under cleanup_lock */
-static unsigned long cleanup_hash_size, cleanup_hash_count, cleanup_next_id;
+static struct kslab_idhash cleanup_hash;	/* under cleanup_lock */
+static unsigned long cleanup_next_id;		/* under cleanup_lock */
 
 static pthread_once_t fin_once = PTHREAD_ONCE_INIT;
 
@@ -341,15 +342,8 @@ static struct cleanup *take_cleanups(struct fin_slot *slot)
 	slot->cleanups = NULL;
 	for (; c; c = next) {
 		next = c->next;
-		if (c->id) {
-			struct cleanup **pp;
-
-			pp = &cleanup_hash[c->id & (cleanup_hash_size - 1)];
-			while (*pp != c)
-				pp = &(*pp)->hash_next;
-			*pp = c->hash_next;
-			cleanup_hash_count--;
-		}
+		if (c->handle.key)
+			kslab_idhash_del(&cleanup_hash, &c->handle);
 		c->next = list;
 		list = c;
 	}
@@ -1019,24 +1013,13 @@ int kmem_cache_set_finalizer(struct kmem_cache *s, kmem_finalizer_t fn,
 /* Context: cleanup_lock held. */
 static bool cleanup_hash_grow(void)
 {
-	unsigned long size = cleanup_hash_size ? cleanup_hash_size * 2 :
-						 CLEANUP_HASH_MIN, i;
-	struct cleanup **table = zalloc_meta(size * sizeof(*table));
+	unsigned long size = cleanup_hash.size ? cleanup_hash.size * 2 :
+						 CLEANUP_HASH_MIN;
+	struct kslab_idhash_node **buckets = zalloc_meta(size * sizeof(*buckets));
 
-	if (!table)
+	if (!buckets)
 		return false;
-	for (i = 0; i < cleanup_hash_size; i++) {
-		struct cleanup *c = cleanup_hash[i], *next;
-
-		for (; c; c = next) {
-			next = c->hash_next;
-			c->hash_next = table[c->id & (size - 1)];
-			table[c->id & (size - 1)] = c;
-		}
-	}
-	kfree(cleanup_hash);
-	cleanup_hash = table;
-	cleanup_hash_size = size;
+	kfree(kslab_idhash_resize(&cleanup_hash, buckets, size));
 	return true;
 }
 
@@ -1070,8 +1053,7 @@ int kmem_add_cleanup(void *obj, void (*fn)(void *arg), void *arg,
 	c->fn = fn;
 	c->arg = arg;
 	c->stopped = false;
-	c->id = 0;
-	c->hash_next = NULL;
+	c->handle.key = 0;
 	pthread_mutex_lock(&cleanup_lock);
 	if (READ_ONCE(r.slot->state) != FIN_LIVE) {
 		pthread_mutex_unlock(&cleanup_lock);
@@ -1079,17 +1061,14 @@ int kmem_add_cleanup(void *obj, void (*fn)(void *arg), void *arg,
 		return -EINVAL;
 	}
 	if (handle) {
-		if (cleanup_hash_count >= cleanup_hash_size &&
-		    !cleanup_hash_grow()) {
+		if (kslab_idhash_full(&cleanup_hash) && !cleanup_hash_grow()) {
 			pthread_mutex_unlock(&cleanup_lock);
 			kfree(c);
 			return -ENOMEM;
 		}
-		c->id = ++cleanup_next_id;
-		c->hash_next = cleanup_hash[c->id & (cleanup_hash_size - 1)];
-		cleanup_hash[c->id & (cleanup_hash_size - 1)] = c;
-		cleanup_hash_count++;
-		*handle = (struct kmem_cleanup *)(uintptr_t)c->id;
+		c->handle.key = ++cleanup_next_id;
+		kslab_idhash_add(&cleanup_hash, &c->handle);
+		*handle = (struct kmem_cleanup *)(uintptr_t)c->handle.key;
 	}
 	c->next = r.slot->cleanups;
 	WRITE_ONCE(r.slot->cleanups, c);
@@ -1108,20 +1087,15 @@ int kmem_add_cleanup(void *obj, void (*fn)(void *arg), void *arg,
 void kmem_cleanup_stop(struct kmem_cleanup *handle)
 {
 	unsigned long id = (uintptr_t)handle;
-	struct cleanup *c;
+	struct kslab_idhash_node *n;
 
 	if (!id)
 		return;
 	pthread_mutex_lock(&cleanup_lock);
-	if (cleanup_hash_size) {
-		for (c = cleanup_hash[id & (cleanup_hash_size - 1)]; c;
-		     c = c->hash_next) {
-			if (c->id == id) {
-				WRITE_ONCE(c->stopped, true);
-				break;
-			}
-		}
-	}
+	n = kslab_idhash_find(&cleanup_hash, id);
+	if (n)
+		WRITE_ONCE(container_of(n, struct cleanup, handle)->stopped,
+			   true);
 	pthread_mutex_unlock(&cleanup_lock);
 }
 

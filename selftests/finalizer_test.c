@@ -1233,6 +1233,34 @@ TEST(stopped_cleanup_never_runs)
 	EXPECT_EQ(0, load_acquire(stopped2.runs));
 }
 
+/* Enough handles that the handle table grows several times. */
+#define NR_HANDLED	1000
+
+TEST(stopping_one_of_many_handles_stops_exactly_that_cleanup)
+{
+	static struct cleanup_record c[NR_HANDLED];
+	static struct kmem_cleanup *h[NR_HANDLED];
+	static struct tobj *o[NR_HANDLED];
+	unsigned int i;
+
+	memset(c, 0, sizeof(c));
+	for (i = 0; i < NR_HANDLED; i++) {
+		o[i] = kmalloc_obj(i, 64);
+		ASSERT_NE(NULL, o[i]);
+		ASSERT_EQ(0, kmem_add_cleanup(o[i], record_cleanup, &c[i], &h[i]));
+	}
+	for (i = 0; i < NR_HANDLED; i += 3)
+		kmem_cleanup_stop(h[i]);
+	for (i = 0; i < NR_HANDLED; i++)
+		kfree(o[i]);
+	ASSERT_TRUE(finalize_all());
+	for (i = 0; i < NR_HANDLED; i++)
+		EXPECT_EQ(i % 3 ? 1 : 0, load_acquire(c[i].runs));
+	/* every handle is gone with its cleanup: stopping them finds nothing */
+	for (i = 0; i < NR_HANDLED; i++)
+		kmem_cleanup_stop(h[i]);
+}
+
 TEST(cleanup_stop_after_it_ran_is_harmless)
 {
 	struct cleanup_record c = { 0 }, later = { 0 };
