@@ -53,7 +53,11 @@
  * A work function that calls pthread_exit() ends its worker thread: a
  * thread-specific-data destructor (nothing to set up per work, unlike
  * pthread_cleanup_push()) finishes the work as if it had returned, says
- * so on stderr and starts a new worker, which goes on with the queue.
+ * so on stderr and starts a new worker in the same slot, which joins the
+ * dead one and goes on with the queue.
+ *
+ * Workers run on stacks mapped here, not by the C library: see
+ * map_worker_stack().
  *
  * fork(): kslab's one fork table (mm/lifecycle.c) calls these handlers
  * last, after every allocator lock: the prepare handler takes
@@ -63,14 +67,16 @@
  * pending forever in the child, so the pending bit counts only with the
  * current fork generation, which the child increments: the child handler
  * restamps every work on an inbox, a worklist or the timer, forgets the
- * parent's workers (new ones start when work is queued or waited for)
- * and starts a timer thread if a delayed work is armed.
+ * parent's workers, leaving their stacks mapped (new ones start when
+ * work is queued or waited for), and starts a timer thread
+ * if a delayed work is armed.
  *
  * Locks, in order: wq_list_lock, timer_lock, wq->lock.  Workqueue
  * structures come from the C library, not from kslab, so the workqueue
  * depends on no allocator lock across fork().
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -78,6 +84,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,19 +106,30 @@
 /* Polls of the inbox before an idle worker goes to sleep (0 on one CPU). */
 #define WQ_IDLE_SPINS		500
 
+/* The smallest worker stack, whatever the default thread stack size. */
+#define WQ_MIN_STACK		(256ul << 10)
+
 /* work->__data: the pending bit, and the fork generation above it. */
 #define WORK_STRUCT_PENDING	1ul
 #define WORK_GEN_STEP		2ul
 
+/*
+ * One slot of a workqueue's max_active.  L: wq->lock.  T: the worker
+ * thread itself (and the fork child handler, alone in the child).
+ * S: set under wq->lock before the thread starts, read by it.
+ */
 struct worker {
-	struct workqueue_struct *wq;
-	struct work_struct *current_work;	/* NULL when idle */
-	work_func_t current_func;
-	unsigned long current_seq;
-	struct worker *idle_next;		/* on wq->idle_workers */
+	struct workqueue_struct *wq;		/* S */
+	struct work_struct *current_work;	/* L; NULL when idle */
+	work_func_t current_func;		/* L */
+	unsigned long current_seq;		/* L */
+	struct worker *idle_next;		/* L; on wq->idle_workers */
 	int sleeping;				/* futex word: on the idle list */
-	bool started;
-	pthread_t thread;
+	bool started;				/* L */
+	pthread_t thread;			/* L */
+	void *stack;				/* L; see map_worker_stack() */
+	pthread_t reap;				/* S, then T: see reap_predecessor() */
+	void *reap_stack;			/* S, then T: NULL when none */
 };
 
 /*
@@ -184,9 +202,10 @@ static bool timer_started;
 static unsigned long work_gen;
 static int idle_spins;
 
-static pthread_once_t worker_key_once = PTHREAD_ONCE_INIT;
+static pthread_once_t worker_once = PTHREAD_ONCE_INIT;
 static pthread_key_t worker_key;
 static bool worker_key_ok;
+static size_t worker_stack_size, worker_guard_size;
 
 static __thread struct worker *current_worker __initial_exec;
 
@@ -458,30 +477,108 @@ static void wake_waiters(struct workqueue_struct *wq)
 static void *worker_thread(void *arg);
 static void worker_died(void *arg);
 
-static void worker_key_init(void)
+/* Workers' stacks are as large as the C library's default thread stacks. */
+static void worker_init_once(void)
 {
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	pthread_attr_t attr;
+
 	worker_key_ok = !pthread_key_create(&worker_key, worker_died);
+	if (!pthread_getattr_default_np(&attr)) {
+		pthread_attr_getstacksize(&attr, &worker_stack_size);
+		pthread_attr_getguardsize(&attr, &worker_guard_size);
+		pthread_attr_destroy(&attr);
+	}
+	if (worker_stack_size < WQ_MIN_STACK)
+		worker_stack_size = WQ_MIN_STACK;
+	worker_stack_size = (worker_stack_size + page - 1) & ~(page - 1);
+	worker_guard_size = (worker_guard_size + page - 1) & ~(page - 1);
+	if (!worker_guard_size)
+		worker_guard_size = page;
 }
 
-/* Start one more worker; a failure is reported once, the work stays. */
-static void start_worker(struct workqueue_struct *wq)
+/*
+ * A worker's stack is mapped here, not by the C library, so that a worker
+ * may register with liburcu, which keeps a registered thread's record in
+ * the thread's TLS, at the top of its stack, until the thread
+ * unregisters.  The parent's workers never unregister in a fork() child,
+ * where the C library would hand their stacks to the child's new threads
+ * (wiping the TLS that liburcu still lists) or unmap them; a stack it did
+ * not map it leaves alone, and so does the child handler.  The guard page
+ * comes first.
+ */
+static void *map_worker_stack(void)
 {
-	struct worker *worker = NULL;
-	int i, err;
+	size_t len = worker_guard_size + worker_stack_size;
+	void *stack;
 
-	for (i = 0; i < wq->max_active; i++) {
-		if (!wq->workers[i].started) {
-			worker = &wq->workers[i];
-			break;
-		}
+	stack = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return NULL;
+	if (mprotect(stack, worker_guard_size, PROT_NONE)) {
+		munmap(stack, len);
+		return NULL;
 	}
-	if (!worker)
+	return stack;
+}
+
+static void unmap_worker_stack(void *stack)
+{
+	if (stack)
+		munmap(stack, worker_guard_size + worker_stack_size);
+}
+
+/*
+ * A worker that ended inside a work function left its slot to the worker
+ * started in its place, which joins it here, before it takes any work,
+ * and unmaps its stack.  destroy_workqueue() reaps one that got no
+ * successor.
+ */
+static void reap_predecessor(struct worker *worker)
+{
+	void *stack = worker->reap_stack;
+
+	if (!stack)
 		return;
+	worker->reap_stack = NULL;
+	pthread_join(worker->reap, NULL);
+	unmap_worker_stack(stack);
+}
+
+/* Return: 0 or, as pthread_create(), a positive error number. */
+static int create_worker_thread(struct worker *worker)
+{
+	pthread_attr_t attr;
+	int err = ENOMEM;
+
+	worker->stack = map_worker_stack();
+	if (worker->stack) {
+		pthread_attr_init(&attr);
+		err = pthread_attr_setstack(&attr, (char *)worker->stack + worker_guard_size,
+					    worker_stack_size);
+		if (!err)
+			err = pthread_create(&worker->thread, &attr, worker_thread,
+					     worker);
+		pthread_attr_destroy(&attr);
+	}
+	if (err) {
+		unmap_worker_stack(worker->stack);
+		worker->stack = NULL;
+	}
+	return err;
+}
+
+/* Start a worker in slot @worker; a failure is reported once, the work stays. */
+static void start_worker_in(struct workqueue_struct *wq, struct worker *worker)
+{
+	int err;
+
 	worker->wq = wq;
 	worker->current_work = NULL;
 	worker->current_func = NULL;
 	worker->sleeping = 0;
-	err = pthread_create(&worker->thread, NULL, worker_thread, worker);
+	err = create_worker_thread(worker);
 	if (err) {
 		if (!wq->start_failed)
 			fprintf(stderr, "kslab: workqueue %s: cannot start a worker: %s\n",
@@ -491,6 +588,19 @@ static void start_worker(struct workqueue_struct *wq)
 	}
 	worker->started = true;
 	WRITE_ONCE(wq->nr_workers, wq->nr_workers + 1);
+}
+
+/* Start one more worker, in the first free slot. */
+static void start_worker(struct workqueue_struct *wq)
+{
+	int i;
+
+	for (i = 0; i < wq->max_active; i++) {
+		if (!wq->workers[i].started) {
+			start_worker_in(wq, &wq->workers[i]);
+			return;
+		}
+	}
 }
 
 /* Take one worker off the idle list; the caller wakes it. */
@@ -630,6 +740,7 @@ static void *worker_thread(void *arg)
 	char comm[TASK_COMM_LEN];
 	bool spun = false;
 
+	reap_predecessor(worker);
 	/* the kernel's limit: 15 characters and the NUL */
 	memcpy(comm, wq->name, sizeof(comm) - 1);
 	comm[sizeof(comm) - 1] = '\0';
@@ -670,7 +781,8 @@ static void *worker_thread(void *arg)
  * The thread-specific-data destructor of a worker: it runs only when the
  * thread ends inside a work function (pthread_exit(), or cancellation),
  * after the cleanup handlers the function pushed.  Finish the work as if
- * it had returned and hand the queue to a new worker.
+ * it had returned and hand the queue to a new worker in the same slot,
+ * which joins this thread and unmaps its stack.
  */
 static void worker_died(void *arg)
 {
@@ -697,11 +809,13 @@ static void worker_died(void *arg)
 	worker->current_work = NULL;
 	worker->current_func = NULL;
 	wake_waiters(wq);
-	pthread_detach(pthread_self());
+	worker->reap = pthread_self();
+	worker->reap_stack = worker->stack;
+	worker->stack = NULL;
 	worker->started = false;
 	WRITE_ONCE(wq->nr_workers, wq->nr_workers - 1);
 	if (!wq->dying)
-		start_worker(wq);
+		start_worker_in(wq, worker);
 	pthread_mutex_unlock(&wq->lock);
 	current_worker = NULL;
 }
@@ -1152,7 +1266,7 @@ static struct workqueue_struct *__alloc_workqueue(const char *fmt, va_list ap,
 	wq->worklist.__prev = &wq->worklist;
 	vsnprintf(wq->name, sizeof(wq->name), fmt, ap);
 	pthread_mutex_init(&wq->lock, NULL);
-	pthread_once(&worker_key_once, worker_key_init);
+	pthread_once(&worker_once, worker_init_once);
 
 	pthread_mutex_lock(&wq_list_lock);
 	list_add_tail(&wq->node, &all_workqueues);
@@ -1240,9 +1354,15 @@ void destroy_workqueue(struct workqueue_struct *wq)
 	for (; woken; woken = woken->idle_next)
 		futex_wake(&woken->sleeping);
 
-	for (i = 0; i < wq->max_active; i++)
-		if (wq->workers[i].started)
-			pthread_join(wq->workers[i].thread, NULL);
+	for (i = 0; i < wq->max_active; i++) {
+		struct worker *worker = &wq->workers[i];
+
+		if (worker->started) {
+			pthread_join(worker->thread, NULL);
+			unmap_worker_stack(worker->stack);
+		}
+		reap_predecessor(worker);
+	}
 	pthread_mutex_destroy(&wq->lock);
 	free(wq->workers);
 	free(wq);
@@ -1301,6 +1421,9 @@ static void wq_atfork_child_wq(struct workqueue_struct *wq)
 			wq->nr_workers++;
 			continue;
 		}
+		/* liburcu may still list its thread, in its TLS: leave it */
+		w->stack = NULL;
+		w->reap_stack = NULL;
 		w->started = false;
 		w->current_work = NULL;
 		w->current_func = NULL;
@@ -1339,7 +1462,7 @@ static __attribute__((__constructor__(110))) void workqueue_init(void)
 	init_cond_monotonic(&timer_cond);
 	if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
 		idle_spins = WQ_IDLE_SPINS;
-	pthread_once(&worker_key_once, worker_key_init);
+	pthread_once(&worker_once, worker_init_once);
 	/* links and starts the process lifecycle, which owns fork() */
 	kslab_init();
 	system_wq = alloc_workqueue("events", 0, 0);
