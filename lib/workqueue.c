@@ -56,8 +56,16 @@
  * so on stderr and starts a new worker in the same slot, which joins the
  * dead one and goes on with the queue.
  *
- * Workers run on stacks mapped here, not by the C library: see
- * map_worker_stack().
+ * RCU.  Work functions may be readers of the liburcu flavor that
+ * kslab_wq_set_rcu_flavor() names (mm/kfree_rcu.c passes kslab's): a
+ * worker registers with it as it starts and unregisters as it ends.
+ * Under urcu-qsbr, where a registered online thread is a reader even
+ * outside rcu_read_lock(), a worker goes offline whenever it finds no
+ * work, comes online before the next work, and reports a quiescent state
+ * between two works it runs back to back.  The per-work cost for the
+ * other flavors is one test of worker->rcu_check.  Workers run on stacks
+ * mapped here, because liburcu keeps a registered thread's record in the
+ * thread's TLS: see map_worker_stack() for what fork() would do to it.
  *
  * fork(): kslab's one fork table (mm/lifecycle.c) calls these handlers
  * last, after every allocator lock: the prepare handler takes
@@ -68,7 +76,7 @@
  * current fork generation, which the child increments: the child handler
  * restamps every work on an inbox, a worklist or the timer, forgets the
  * parent's workers, leaving their stacks mapped (new ones start when
- * work is queued or waited for), and starts a timer thread
+ * work is queued or waited for, and register), and starts a timer thread
  * if a delayed work is armed.
  *
  * Locks, in order: wq_list_lock, timer_lock, wq->lock.  Workqueue
@@ -88,6 +96,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <urcu/flavor.h>
 
 #include <kslab/workqueue.h>
 
@@ -126,6 +136,10 @@ struct worker {
 	struct worker *idle_next;		/* L; on wq->idle_workers */
 	int sleeping;				/* futex word: on the idle list */
 	bool started;				/* L */
+	bool rcu_check;				/* T: worker_rcu_busy() first */
+	bool rcu_idle;				/* T: found no work since */
+	bool rcu_qs;				/* T: online only while busy */
+	const struct rcu_flavor_struct *rcu;	/* T: registered with, or NULL */
 	pthread_t thread;			/* L */
 	void *stack;				/* L; see map_worker_stack() */
 	pthread_t reap;				/* S, then T: see reap_predecessor() */
@@ -206,6 +220,9 @@ static pthread_once_t worker_once = PTHREAD_ONCE_INIT;
 static pthread_key_t worker_key;
 static bool worker_key_ok;
 static size_t worker_stack_size, worker_guard_size;
+
+/* Work functions may be readers of this flavor: kslab_wq_set_rcu_flavor(). */
+static const struct rcu_flavor_struct *wq_rcu_flavor;
 
 static __thread struct worker *current_worker __initial_exec;
 
@@ -498,14 +515,13 @@ static void worker_init_once(void)
 }
 
 /*
- * A worker's stack is mapped here, not by the C library, so that a worker
- * may register with liburcu, which keeps a registered thread's record in
- * the thread's TLS, at the top of its stack, until the thread
- * unregisters.  The parent's workers never unregister in a fork() child,
- * where the C library would hand their stacks to the child's new threads
- * (wiping the TLS that liburcu still lists) or unmap them; a stack it did
- * not map it leaves alone, and so does the child handler.  The guard page
- * comes first.
+ * A worker's stack is mapped here, not by the C library.  liburcu keeps a
+ * registered thread's record in the thread's TLS, which sits at the top of
+ * its stack, until the thread unregisters.  The parent's workers never
+ * unregister in a fork() child, where the C library would hand their
+ * stacks to the child's new threads (wiping the TLS that liburcu still
+ * lists) or unmap them; a stack it did not map it leaves alone, and so
+ * does the child handler.  The guard page comes first.
  */
 static void *map_worker_stack(void)
 {
@@ -671,6 +687,88 @@ static struct work_struct *pick_work(struct worker *worker)
 	}
 }
 
+/* ---- workers as RCU readers ------------------------------------------ */
+
+/*
+ * Make the calling worker a reader of @flavor (none if NULL).  Under a
+ * flavor in which a registered thread counts as a reader even outside
+ * rcu_read_lock(), urcu-qsbr's, registering put the worker online, and
+ * online is a read-side critical section as far as anyone can tell: such
+ * a worker (rcu_qs) must be online only while it has work.
+ */
+static void worker_rcu_register(struct worker *worker,
+				const struct rcu_flavor_struct *flavor)
+{
+	worker->rcu = flavor;
+	worker->rcu_qs = false;
+	if (!flavor)
+		return;
+	flavor->register_thread();
+	worker->rcu_qs = flavor->read_ongoing && flavor->read_ongoing();
+}
+
+static void worker_rcu_unregister(struct worker *worker)
+{
+	if (worker->rcu)
+		worker->rcu->unregister_thread();
+	worker->rcu = NULL;
+	worker->rcu_qs = false;
+}
+
+/*
+ * The worker found no work: a qsbr worker goes offline while it polls or
+ * sleeps, so that no grace period waits for it.  Under wq->lock (going
+ * offline takes no lock).
+ */
+static inline void worker_rcu_idle(struct worker *worker)
+{
+	if (worker->rcu_idle)
+		return;
+	if (worker->rcu_qs)
+		worker->rcu->thread_offline();
+	worker->rcu_idle = true;
+	worker->rcu_check = true;
+}
+
+/*
+ * Before a work, when rcu_check says so.  After an idle spell: register
+ * afresh if the flavor changed meanwhile (kslab_set_rcu_flavor() after
+ * this worker started), or come back online under qsbr.  Between two
+ * works without an idle spell (qsbr only): report a quiescent state, as
+ * the worker holds nothing from the work before.  No lock held.
+ */
+static noinline void worker_rcu_busy(struct worker *worker)
+{
+	const struct rcu_flavor_struct *flavor = READ_ONCE(wq_rcu_flavor);
+
+	if (!worker->rcu_idle) {
+		worker->rcu->read_quiescent_state();
+	} else if (flavor != worker->rcu) {
+		worker_rcu_unregister(worker);
+		worker_rcu_register(worker, flavor);
+	} else if (worker->rcu_qs) {
+		flavor->thread_online();
+	}
+	worker->rcu_idle = false;
+	worker->rcu_check = worker->rcu_qs;
+}
+
+/**
+ * kslab_wq_set_rcu_flavor() - the RCU flavor work functions read under
+ * @flavor: a liburcu flavor, or NULL for none
+ *
+ * Every worker registers with @flavor as it starts and unregisters as it
+ * ends, so a work function may take @flavor's rcu_read_lock() and grace
+ * periods wait for it.  A worker already running switches to @flavor when
+ * it next finds work after an idle spell.
+ *
+ * Context: any thread.
+ */
+void kslab_wq_set_rcu_flavor(const struct rcu_flavor_struct *flavor)
+{
+	WRITE_ONCE(wq_rcu_flavor, flavor);
+}
+
 /* Run @work; called and returns with wq->lock held. */
 static void process_one_work(struct worker *worker, struct work_struct *work)
 {
@@ -684,6 +782,8 @@ static void process_one_work(struct worker *worker, struct work_struct *work)
 	work_clear_pending(work);
 	pthread_mutex_unlock(&wq->lock);
 
+	if (unlikely(worker->rcu_check))
+		worker_rcu_busy(worker);
 	func(work);
 
 	pthread_mutex_lock(&wq->lock);
@@ -748,6 +848,9 @@ static void *worker_thread(void *arg)
 	current_worker = worker;
 	if (worker_key_ok)
 		pthread_setspecific(worker_key, worker);
+	worker_rcu_register(worker, READ_ONCE(wq_rcu_flavor));
+	worker->rcu_idle = false;
+	worker->rcu_check = worker->rcu_qs;
 
 	pthread_mutex_lock(&wq->lock);
 	for (;;) {
@@ -758,6 +861,7 @@ static void *worker_thread(void *arg)
 			spun = false;
 			continue;
 		}
+		worker_rcu_idle(worker);
 		if (wq->dying)
 			break;
 		if (!spun && idle_spins) {
@@ -773,6 +877,7 @@ static void *worker_thread(void *arg)
 	pthread_mutex_unlock(&wq->lock);
 	if (worker_key_ok)
 		pthread_setspecific(worker_key, NULL);
+	worker_rcu_unregister(worker);
 	current_worker = NULL;
 	return NULL;
 }
@@ -792,6 +897,7 @@ static void worker_died(void *arg)
 	const char *name = NULL;
 	Dl_info info;
 
+	worker_rcu_unregister(worker);
 	pthread_mutex_lock(&wq->lock);
 	if (worker->current_func) {
 		void *fn = (void *)(uintptr_t)worker->current_func;
