@@ -769,6 +769,35 @@ void kslab_wq_set_rcu_flavor(const struct rcu_flavor_struct *flavor)
 	WRITE_ONCE(wq_rcu_flavor, flavor);
 }
 
+/**
+ * kslab_wq_worker_reports_qs() - whether kslab_wq_worker_qs() does anything
+ *
+ * Context: a work function; the answer holds until it returns.
+ * Return: true in a worker of a quiescent-state-based flavor (urcu-qsbr).
+ */
+bool kslab_wq_worker_reports_qs(void)
+{
+	struct worker *worker = current_worker;
+
+	return worker && worker->rcu_qs;
+}
+
+/**
+ * kslab_wq_worker_qs() - report a quiescent state from a work function
+ *
+ * For a work function that runs many independent steps (the finalizer
+ * drain runs every finalizer): between two of them it holds no RCU
+ * reference, and says so, so a grace period need not wait for the whole
+ * work.  The kernel's cond_resched() does the same in a long work.
+ *
+ * Context: a work function, outside any read-side critical section, only
+ * where kslab_wq_worker_reports_qs() returned true.
+ */
+void kslab_wq_worker_qs(void)
+{
+	current_worker->rcu->read_quiescent_state();
+}
+
 /* Run @work; called and returns with wq->lock held. */
 static void process_one_work(struct worker *worker, struct work_struct *work)
 {

@@ -10,6 +10,8 @@
 #ifndef _KSLAB_LIB_WORKQUEUE_H
 #define _KSLAB_LIB_WORKQUEUE_H
 
+#include <stdbool.h>
+
 #pragma GCC visibility push(hidden)
 
 struct rcu_flavor_struct;
@@ -22,6 +24,8 @@ void kslab_wq_fork_parent(void);
 void kslab_wq_fork_child(void);
 
 void kslab_wq_set_rcu_flavor(const struct rcu_flavor_struct *flavor);
+bool kslab_wq_worker_reports_qs(void);
+void kslab_wq_worker_qs(void);
 
 #pragma GCC visibility pop
 

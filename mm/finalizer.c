@@ -87,6 +87,7 @@
 #include "lib/options.h"
 #include "lib/symbolize.h"
 #include "lib/time.h"
+#include "lib/workqueue.h"
 #include "mm/slab.h"
 
 #define FIN_CHUNK_BYTES		4096
@@ -566,6 +567,8 @@ static struct fin_chunk *fifo_pop(void)
 
 static void finalizer_drain(struct work_struct *work)
 {
+	/* urcu-qsbr: a quiescent state between two finalizers */
+	bool report_qs = kslab_wq_worker_reports_qs();
 	static __thread bool named;
 	struct fin_chunk *c;
 
@@ -588,6 +591,8 @@ static void finalizer_drain(struct work_struct *work)
 		for (i = 0; i < c->nr; i++) {
 			WRITE_ONCE(worker_index, i);
 			finalize_object(c->objs[i]);
+			if (unlikely(report_qs))
+				kslab_wq_worker_qs();
 		}
 		pthread_mutex_lock(&fin_lock);
 		worker_chunk = NULL;

@@ -20,8 +20,8 @@
  * work item or a finalizer holds up grace periods while it runs, in a
  * fork() child too.  The shared tests are in rcu_flavor_tests.h; here are
  * the offline one and those of kslab's workers under qsbr: online only
- * while they have work, with a quiescent state between two works, so
- * that an idle or a busy worker holds up no grace period
+ * while they have work, with a quiescent state between two works or two
+ * finalizers, so that an idle or a busy worker holds up no grace period
  * for long, and registered afresh when the flavor is chosen after they
  * started.
  */
@@ -131,8 +131,8 @@ TEST(barrier_from_an_offline_thread_frees_what_it_freed)
 
 /*
  * kslab's workers under qsbr: registered, online only while they have
- * work, a quiescent state reported between two works, offline while
- * idle.
+ * work, a quiescent state reported between two works and between two
+ * finalizers, offline while idle.
  */
 TEST(idle_worker_holds_up_no_grace_period)
 {
@@ -193,6 +193,41 @@ TEST(worker_reports_a_quiescent_state_between_two_works)
 	EXPECT_EQ(0, first.h.errors);
 	EXPECT_EQ(0, second.h.errors);
 	destroy_workqueue(wq);
+}
+
+/* The same for two finalizers, which the finalizer drain runs in one work. */
+TEST(finalizer_drain_reports_a_quiescent_state_between_two_finalizers)
+{
+	struct section_holder first = { 0 }, second = { 0 };
+	struct gp_waiter gp;
+	void *a, *b;
+
+	flavor_use();
+	a = kmalloc(64, GFP_KERNEL);
+	b = kmalloc(64, GFP_KERNEL);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	ASSERT_EQ(0, kmem_set_finalizer(a, reader_finalizer, &first));
+	ASSERT_EQ(0, kmem_set_finalizer(b, reader_finalizer, &second));
+	/* one collection: both are queued together, a first */
+	kfree(a);
+	kfree(b);
+	kmem_gc();
+	ASSERT_TRUE(flag_wait(&first.inside, 1, HANDOFF_TIMEOUT_MS));
+
+	ASSERT_EQ(0, start_grace_period(&gp));
+	sleep_ms(GP_HELD_MS);
+	EXPECT_EQ(0, flag_get(&gp.done))
+		TH_LOG("the grace period ended while a finalizer ran, online");
+	flag_set(&first.release, 1);
+	ASSERT_TRUE(flag_wait(&second.inside, 1, HANDOFF_TIMEOUT_MS));
+	EXPECT_TRUE(grace_period_ends_within(&gp, GP_PROMPT_MS))
+		TH_LOG("no quiescent state between two finalizers");
+
+	flag_set(&second.release, 1);
+	kmem_finalizers_flush();
+	EXPECT_EQ(0, first.errors);
+	EXPECT_EQ(0, second.errors);
 }
 
 /*
