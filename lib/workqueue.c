@@ -53,7 +53,19 @@
  * A work function that calls pthread_exit() ends its worker thread: a
  * thread-specific-data destructor (nothing to set up per work, unlike
  * pthread_cleanup_push()) finishes the work as if it had returned, says
- * so on stderr and starts a new worker, which goes on with the queue.
+ * so on stderr and starts a new worker in the same slot, which joins the
+ * dead one and goes on with the queue.
+ *
+ * RCU.  Work functions may be readers of the liburcu flavor that
+ * kslab_wq_set_rcu_flavor() names (mm/kfree_rcu.c passes kslab's): a
+ * worker registers with it as it starts and unregisters as it ends.
+ * Under urcu-qsbr, where a registered online thread is a reader even
+ * outside rcu_read_lock(), a worker goes offline whenever it finds no
+ * work, comes online before the next work, and reports a quiescent state
+ * between two works it runs back to back.  The per-work cost for the
+ * other flavors is one test of worker->rcu_check.  Workers run on stacks
+ * mapped here, because liburcu keeps a registered thread's record in the
+ * thread's TLS: see map_worker_stack() for what fork() would do to it.
  *
  * fork(): kslab's one fork table (mm/lifecycle.c) calls these handlers
  * last, after every allocator lock: the prepare handler takes
@@ -63,14 +75,16 @@
  * pending forever in the child, so the pending bit counts only with the
  * current fork generation, which the child increments: the child handler
  * restamps every work on an inbox, a worklist or the timer, forgets the
- * parent's workers (new ones start when work is queued or waited for)
- * and starts a timer thread if a delayed work is armed.
+ * parent's workers, leaving their stacks mapped (new ones start when
+ * work is queued or waited for, and register), and starts a timer thread
+ * if a delayed work is armed.
  *
  * Locks, in order: wq_list_lock, timer_lock, wq->lock.  Workqueue
  * structures come from the C library, not from kslab, so the workqueue
  * depends on no allocator lock across fork().
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -78,9 +92,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <urcu/flavor.h>
 
 #include <kslab/workqueue.h>
 
@@ -99,19 +116,34 @@
 /* Polls of the inbox before an idle worker goes to sleep (0 on one CPU). */
 #define WQ_IDLE_SPINS		500
 
+/* The smallest worker stack, whatever the default thread stack size. */
+#define WQ_MIN_STACK		(256ul << 10)
+
 /* work->__data: the pending bit, and the fork generation above it. */
 #define WORK_STRUCT_PENDING	1ul
 #define WORK_GEN_STEP		2ul
 
+/*
+ * One slot of a workqueue's max_active.  L: wq->lock.  T: the worker
+ * thread itself (and the fork child handler, alone in the child).
+ * S: set under wq->lock before the thread starts, read by it.
+ */
 struct worker {
-	struct workqueue_struct *wq;
-	struct work_struct *current_work;	/* NULL when idle */
-	work_func_t current_func;
-	unsigned long current_seq;
-	struct worker *idle_next;		/* on wq->idle_workers */
+	struct workqueue_struct *wq;		/* S */
+	struct work_struct *current_work;	/* L; NULL when idle */
+	work_func_t current_func;		/* L */
+	unsigned long current_seq;		/* L */
+	struct worker *idle_next;		/* L; on wq->idle_workers */
 	int sleeping;				/* futex word: on the idle list */
-	bool started;
-	pthread_t thread;
+	bool started;				/* L */
+	bool rcu_check;				/* T: worker_rcu_busy() first */
+	bool rcu_idle;				/* T: found no work since */
+	bool rcu_qs;				/* T: online only while busy */
+	const struct rcu_flavor_struct *rcu;	/* T: registered with, or NULL */
+	pthread_t thread;			/* L */
+	void *stack;				/* L; see map_worker_stack() */
+	pthread_t reap;				/* S, then T: see reap_predecessor() */
+	void *reap_stack;			/* S, then T: NULL when none */
 };
 
 /*
@@ -184,9 +216,13 @@ static bool timer_started;
 static unsigned long work_gen;
 static int idle_spins;
 
-static pthread_once_t worker_key_once = PTHREAD_ONCE_INIT;
+static pthread_once_t worker_once = PTHREAD_ONCE_INIT;
 static pthread_key_t worker_key;
 static bool worker_key_ok;
+static size_t worker_stack_size, worker_guard_size;
+
+/* Work functions may be readers of this flavor: kslab_wq_set_rcu_flavor(). */
+static const struct rcu_flavor_struct *wq_rcu_flavor;
 
 static __thread struct worker *current_worker __initial_exec;
 
@@ -458,30 +494,107 @@ static void wake_waiters(struct workqueue_struct *wq)
 static void *worker_thread(void *arg);
 static void worker_died(void *arg);
 
-static void worker_key_init(void)
+/* Workers' stacks are as large as the C library's default thread stacks. */
+static void worker_init_once(void)
 {
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	pthread_attr_t attr;
+
 	worker_key_ok = !pthread_key_create(&worker_key, worker_died);
+	if (!pthread_getattr_default_np(&attr)) {
+		pthread_attr_getstacksize(&attr, &worker_stack_size);
+		pthread_attr_getguardsize(&attr, &worker_guard_size);
+		pthread_attr_destroy(&attr);
+	}
+	if (worker_stack_size < WQ_MIN_STACK)
+		worker_stack_size = WQ_MIN_STACK;
+	worker_stack_size = (worker_stack_size + page - 1) & ~(page - 1);
+	worker_guard_size = (worker_guard_size + page - 1) & ~(page - 1);
+	if (!worker_guard_size)
+		worker_guard_size = page;
 }
 
-/* Start one more worker; a failure is reported once, the work stays. */
-static void start_worker(struct workqueue_struct *wq)
+/*
+ * A worker's stack is mapped here, not by the C library.  liburcu keeps a
+ * registered thread's record in the thread's TLS, which sits at the top of
+ * its stack, until the thread unregisters.  The parent's workers never
+ * unregister in a fork() child, where the C library would hand their
+ * stacks to the child's new threads (wiping the TLS that liburcu still
+ * lists) or unmap them; a stack it did not map it leaves alone, and so
+ * does the child handler.  The guard page comes first.
+ */
+static void *map_worker_stack(void)
 {
-	struct worker *worker = NULL;
-	int i, err;
+	size_t len = worker_guard_size + worker_stack_size;
+	void *stack;
 
-	for (i = 0; i < wq->max_active; i++) {
-		if (!wq->workers[i].started) {
-			worker = &wq->workers[i];
-			break;
-		}
+	stack = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return NULL;
+	if (mprotect(stack, worker_guard_size, PROT_NONE)) {
+		munmap(stack, len);
+		return NULL;
 	}
-	if (!worker)
+	return stack;
+}
+
+static void unmap_worker_stack(void *stack)
+{
+	if (stack)
+		munmap(stack, worker_guard_size + worker_stack_size);
+}
+
+/*
+ * A worker that ended inside a work function left its slot to the worker
+ * started in its place, which joins it here, before it takes any work,
+ * and unmaps its stack.  destroy_workqueue() reaps one that got no
+ * successor.
+ */
+static void reap_predecessor(struct worker *worker)
+{
+	void *stack = worker->reap_stack;
+
+	if (!stack)
 		return;
+	worker->reap_stack = NULL;
+	pthread_join(worker->reap, NULL);
+	unmap_worker_stack(stack);
+}
+
+/* Return: 0 or, as pthread_create(), a positive error number. */
+static int create_worker_thread(struct worker *worker)
+{
+	pthread_attr_t attr;
+	int err = ENOMEM;
+
+	worker->stack = map_worker_stack();
+	if (worker->stack) {
+		pthread_attr_init(&attr);
+		err = pthread_attr_setstack(&attr, (char *)worker->stack + worker_guard_size,
+					    worker_stack_size);
+		if (!err)
+			err = pthread_create(&worker->thread, &attr, worker_thread,
+					     worker);
+		pthread_attr_destroy(&attr);
+	}
+	if (err) {
+		unmap_worker_stack(worker->stack);
+		worker->stack = NULL;
+	}
+	return err;
+}
+
+/* Start a worker in slot @worker; a failure is reported once, the work stays. */
+static void start_worker_in(struct workqueue_struct *wq, struct worker *worker)
+{
+	int err;
+
 	worker->wq = wq;
 	worker->current_work = NULL;
 	worker->current_func = NULL;
 	worker->sleeping = 0;
-	err = pthread_create(&worker->thread, NULL, worker_thread, worker);
+	err = create_worker_thread(worker);
 	if (err) {
 		if (!wq->start_failed)
 			fprintf(stderr, "kslab: workqueue %s: cannot start a worker: %s\n",
@@ -491,6 +604,19 @@ static void start_worker(struct workqueue_struct *wq)
 	}
 	worker->started = true;
 	WRITE_ONCE(wq->nr_workers, wq->nr_workers + 1);
+}
+
+/* Start one more worker, in the first free slot. */
+static void start_worker(struct workqueue_struct *wq)
+{
+	int i;
+
+	for (i = 0; i < wq->max_active; i++) {
+		if (!wq->workers[i].started) {
+			start_worker_in(wq, &wq->workers[i]);
+			return;
+		}
+	}
 }
 
 /* Take one worker off the idle list; the caller wakes it. */
@@ -561,6 +687,117 @@ static struct work_struct *pick_work(struct worker *worker)
 	}
 }
 
+/* ---- workers as RCU readers ------------------------------------------ */
+
+/*
+ * Make the calling worker a reader of @flavor (none if NULL).  Under a
+ * flavor in which a registered thread counts as a reader even outside
+ * rcu_read_lock(), urcu-qsbr's, registering put the worker online, and
+ * online is a read-side critical section as far as anyone can tell: such
+ * a worker (rcu_qs) must be online only while it has work.
+ */
+static void worker_rcu_register(struct worker *worker,
+				const struct rcu_flavor_struct *flavor)
+{
+	worker->rcu = flavor;
+	worker->rcu_qs = false;
+	if (!flavor)
+		return;
+	flavor->register_thread();
+	worker->rcu_qs = flavor->read_ongoing && flavor->read_ongoing();
+}
+
+static void worker_rcu_unregister(struct worker *worker)
+{
+	if (worker->rcu)
+		worker->rcu->unregister_thread();
+	worker->rcu = NULL;
+	worker->rcu_qs = false;
+}
+
+/*
+ * The worker found no work: a qsbr worker goes offline while it polls or
+ * sleeps, so that no grace period waits for it.  Under wq->lock (going
+ * offline takes no lock).
+ */
+static inline void worker_rcu_idle(struct worker *worker)
+{
+	if (worker->rcu_idle)
+		return;
+	if (worker->rcu_qs)
+		worker->rcu->thread_offline();
+	worker->rcu_idle = true;
+	worker->rcu_check = true;
+}
+
+/*
+ * Before a work, when rcu_check says so.  After an idle spell: register
+ * afresh if the flavor changed meanwhile (kslab_set_rcu_flavor() after
+ * this worker started), or come back online under qsbr.  Between two
+ * works without an idle spell (qsbr only): report a quiescent state, as
+ * the worker holds nothing from the work before.  No lock held.
+ */
+static noinline void worker_rcu_busy(struct worker *worker)
+{
+	const struct rcu_flavor_struct *flavor = READ_ONCE(wq_rcu_flavor);
+
+	if (!worker->rcu_idle) {
+		worker->rcu->read_quiescent_state();
+	} else if (flavor != worker->rcu) {
+		worker_rcu_unregister(worker);
+		worker_rcu_register(worker, flavor);
+	} else if (worker->rcu_qs) {
+		flavor->thread_online();
+	}
+	worker->rcu_idle = false;
+	worker->rcu_check = worker->rcu_qs;
+}
+
+/**
+ * kslab_wq_set_rcu_flavor() - the RCU flavor work functions read under
+ * @flavor: a liburcu flavor, or NULL for none
+ *
+ * Every worker registers with @flavor as it starts and unregisters as it
+ * ends, so a work function may take @flavor's rcu_read_lock() and grace
+ * periods wait for it.  A worker already running switches to @flavor when
+ * it next finds work after an idle spell.
+ *
+ * Context: any thread.
+ */
+void kslab_wq_set_rcu_flavor(const struct rcu_flavor_struct *flavor)
+{
+	WRITE_ONCE(wq_rcu_flavor, flavor);
+}
+
+/**
+ * kslab_wq_worker_reports_qs() - whether kslab_wq_worker_qs() does anything
+ *
+ * Context: a work function; the answer holds until it returns.
+ * Return: true in a worker of a quiescent-state-based flavor (urcu-qsbr).
+ */
+bool kslab_wq_worker_reports_qs(void)
+{
+	struct worker *worker = current_worker;
+
+	return worker && worker->rcu_qs;
+}
+
+/**
+ * kslab_wq_worker_qs() - report a quiescent state from a work function
+ *
+ * For a work function that runs many independent steps (the finalizer
+ * drain runs every finalizer): between two of them it holds no RCU
+ * reference, and says so, so a grace period need not wait for the whole
+ * work.  The kernel's cond_resched() does the same in a long work.
+ *
+ * Context: a work function, outside any read-side critical section, only
+ * where kslab_wq_worker_reports_qs() returned true.
+ */
+void kslab_wq_worker_qs(void)
+{
+	current_worker->rcu->read_quiescent_state();
+}
+
 /* Run @work; called and returns with wq->lock held. */
 static void process_one_work(struct worker *worker, struct work_struct *work)
 {
@@ -574,6 +811,8 @@ static void process_one_work(struct worker *worker, struct work_struct *work)
 	work_clear_pending(work);
 	pthread_mutex_unlock(&wq->lock);
 
+	if (unlikely(worker->rcu_check))
+		worker_rcu_busy(worker);
 	func(work);
 
 	pthread_mutex_lock(&wq->lock);
@@ -630,6 +869,7 @@ static void *worker_thread(void *arg)
 	char comm[TASK_COMM_LEN];
 	bool spun = false;
 
+	reap_predecessor(worker);
 	/* the kernel's limit: 15 characters and the NUL */
 	memcpy(comm, wq->name, sizeof(comm) - 1);
 	comm[sizeof(comm) - 1] = '\0';
@@ -637,6 +877,9 @@ static void *worker_thread(void *arg)
 	current_worker = worker;
 	if (worker_key_ok)
 		pthread_setspecific(worker_key, worker);
+	worker_rcu_register(worker, READ_ONCE(wq_rcu_flavor));
+	worker->rcu_idle = false;
+	worker->rcu_check = worker->rcu_qs;
 
 	pthread_mutex_lock(&wq->lock);
 	for (;;) {
@@ -647,6 +890,7 @@ static void *worker_thread(void *arg)
 			spun = false;
 			continue;
 		}
+		worker_rcu_idle(worker);
 		if (wq->dying)
 			break;
 		if (!spun && idle_spins) {
@@ -662,6 +906,7 @@ static void *worker_thread(void *arg)
 	pthread_mutex_unlock(&wq->lock);
 	if (worker_key_ok)
 		pthread_setspecific(worker_key, NULL);
+	worker_rcu_unregister(worker);
 	current_worker = NULL;
 	return NULL;
 }
@@ -670,7 +915,8 @@ static void *worker_thread(void *arg)
  * The thread-specific-data destructor of a worker: it runs only when the
  * thread ends inside a work function (pthread_exit(), or cancellation),
  * after the cleanup handlers the function pushed.  Finish the work as if
- * it had returned and hand the queue to a new worker.
+ * it had returned and hand the queue to a new worker in the same slot,
+ * which joins this thread and unmaps its stack.
  */
 static void worker_died(void *arg)
 {
@@ -680,6 +926,7 @@ static void worker_died(void *arg)
 	const char *name = NULL;
 	Dl_info info;
 
+	worker_rcu_unregister(worker);
 	pthread_mutex_lock(&wq->lock);
 	if (worker->current_func) {
 		void *fn = (void *)(uintptr_t)worker->current_func;
@@ -697,11 +944,13 @@ static void worker_died(void *arg)
 	worker->current_work = NULL;
 	worker->current_func = NULL;
 	wake_waiters(wq);
-	pthread_detach(pthread_self());
+	worker->reap = pthread_self();
+	worker->reap_stack = worker->stack;
+	worker->stack = NULL;
 	worker->started = false;
 	WRITE_ONCE(wq->nr_workers, wq->nr_workers - 1);
 	if (!wq->dying)
-		start_worker(wq);
+		start_worker_in(wq, worker);
 	pthread_mutex_unlock(&wq->lock);
 	current_worker = NULL;
 }
@@ -1150,7 +1399,7 @@ static struct workqueue_struct *__alloc_workqueue(const char *fmt, va_list ap,
 	wq->worklist.__prev = &wq->worklist;
 	vsnprintf(wq->name, sizeof(wq->name), fmt, ap);
 	pthread_mutex_init(&wq->lock, NULL);
-	pthread_once(&worker_key_once, worker_key_init);
+	pthread_once(&worker_once, worker_init_once);
 
 	pthread_mutex_lock(&wq_list_lock);
 	list_add_tail(&wq->node, &all_workqueues);
@@ -1238,9 +1487,15 @@ void destroy_workqueue(struct workqueue_struct *wq)
 	for (; woken; woken = woken->idle_next)
 		futex_wake(&woken->sleeping);
 
-	for (i = 0; i < wq->max_active; i++)
-		if (wq->workers[i].started)
-			pthread_join(wq->workers[i].thread, NULL);
+	for (i = 0; i < wq->max_active; i++) {
+		struct worker *worker = &wq->workers[i];
+
+		if (worker->started) {
+			pthread_join(worker->thread, NULL);
+			unmap_worker_stack(worker->stack);
+		}
+		reap_predecessor(worker);
+	}
 	pthread_mutex_destroy(&wq->lock);
 	free(wq->workers);
 	free(wq);
@@ -1299,6 +1554,9 @@ static void wq_atfork_child_wq(struct workqueue_struct *wq)
 			wq->nr_workers++;
 			continue;
 		}
+		/* liburcu may still list its thread, in its TLS: leave it */
+		w->stack = NULL;
+		w->reap_stack = NULL;
 		w->started = false;
 		w->current_work = NULL;
 		w->current_func = NULL;
@@ -1337,7 +1595,7 @@ static __attribute__((__constructor__(110))) void workqueue_init(void)
 	init_cond_monotonic(&timer_cond);
 	if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
 		idle_spins = WQ_IDLE_SPINS;
-	pthread_once(&worker_key_once, worker_key_init);
+	pthread_once(&worker_once, worker_init_once);
 	/* links and starts the process lifecycle, which owns fork() */
 	kslab_init();
 	system_wq = alloc_workqueue("events", 0, 0);

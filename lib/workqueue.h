@@ -1,13 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The workqueue's fork handlers, for the one fork table in
- * mm/lifecycle.c, which runs them after every allocator lock: workqueue
- * locks are the innermost of the process (see the lock order there).
+ * What the workqueue and the rest of kslab tell each other, beyond the
+ * public API in <kslab/workqueue.h>: the fork handlers, for the one fork
+ * table in mm/lifecycle.c, which runs them after every allocator lock
+ * (workqueue locks are the innermost of the process: see the lock order
+ * there); and the RCU flavor whose readers work functions may be, which
+ * mm/kfree_rcu.c sets whenever kslab's flavor is chosen.
  */
 #ifndef _KSLAB_LIB_WORKQUEUE_H
 #define _KSLAB_LIB_WORKQUEUE_H
 
+#include <stdbool.h>
+
 #pragma GCC visibility push(hidden)
+
+struct rcu_flavor_struct;
 
 /* mm/lifecycle.c: the workqueue's constructor starts the process lifecycle */
 void kslab_init(void);
@@ -15,6 +22,10 @@ void kslab_init(void);
 void kslab_wq_fork_prepare(void);
 void kslab_wq_fork_parent(void);
 void kslab_wq_fork_child(void);
+
+void kslab_wq_set_rcu_flavor(const struct rcu_flavor_struct *flavor);
+bool kslab_wq_worker_reports_qs(void);
+void kslab_wq_worker_qs(void);
 
 #pragma GCC visibility pop
 

@@ -89,6 +89,7 @@
 #include "lib/ptr_batch.h"
 #include "lib/symbolize.h"
 #include "lib/time.h"
+#include "lib/workqueue.h"
 #include "mm/slab.h"
 
 /* the queue length from which steady growth is worth a warning */
@@ -525,6 +526,8 @@ static struct kslab_ptr_batch *fifo_pop(void)
 
 static void finalizer_drain(struct work_struct *work)
 {
+	/* urcu-qsbr: a quiescent state between two finalizers */
+	bool report_qs = kslab_wq_worker_reports_qs();
 	static __thread bool named;
 	struct kslab_ptr_batch *c;
 
@@ -547,6 +550,8 @@ static void finalizer_drain(struct work_struct *work)
 		for (i = 0; i < c->nr; i++) {
 			WRITE_ONCE(worker_index, i);
 			finalize_object(c->objs[i]);
+			if (unlikely(report_qs))
+				kslab_wq_worker_qs();
 		}
 		pthread_mutex_lock(&fin_lock);
 		worker_chunk = NULL;

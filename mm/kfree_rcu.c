@@ -66,6 +66,7 @@
 #include "lib/options.h"
 #include "lib/ptr_batch.h"
 #include "lib/time.h"
+#include "lib/workqueue.h"
 #include "mm/slab.h"
 
 /* a full batch wakes a waiting reclaim thread once this many are ready */
@@ -431,6 +432,8 @@ void rcu_init(void)
 	max_pending = kslab_option(OPT_RCU_MAX_PENDING);
 	batch_delay_ms = kslab_option(OPT_RCU_BATCH_DELAY_MS);
 	rcu_stats.max_pending = max_pending;
+	/* work items and finalizers are readers of the same flavor */
+	kslab_wq_set_rcu_flavor(rcu_flavor);
 }
 
 static void register_rcu_thread(struct rcu_thread *rt)
@@ -719,6 +722,7 @@ void kslab_set_rcu_flavor(const struct rcu_flavor_struct *flavor)
 		return;
 	}
 	rcu_flavor = flavor;
+	kslab_wq_set_rcu_flavor(flavor);
 }
 
 /**

@@ -51,6 +51,11 @@ static void flavor_quiescent_state(void)
 {
 }
 
+static void flavor_synchronize(void)
+{
+	urcu_bp_synchronize_rcu();
+}
+
 static void flavor_enter_section(void)
 {
 	urcu_bp_read_lock();

@@ -52,6 +52,11 @@ static void flavor_quiescent_state(void)
 {
 }
 
+static void flavor_synchronize(void)
+{
+	urcu_mb_synchronize_rcu();
+}
+
 static void flavor_enter_section(void)
 {
 	urcu_mb_register_thread();

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The tests shared by rcu_flavor_{qsbr,mb,bp}_test.c: kfree_rcu() with
- * readers of one liburcu flavor.  Each includes <kslab/slab.h> and its
- * flavor's header, then defines before including this one:
+ * The tests shared by rcu_flavor_{memb,qsbr,mb,bp}_test.c: kfree_rcu()
+ * with readers of one liburcu flavor, and kslab's own threads as such
+ * readers: a work item or a finalizer inside a read-side section holds up
+ * grace periods, in a fork() child too.  Each includes <kslab/slab.h> and
+ * its flavor's header, then defines before including this one:
  *
  *   RCU_FLAVOR_NAME		cache name prefix, e.g. "mb"
  *   RCU_FLAVOR_OBJ_MAGIC	the objects' magic word
@@ -16,7 +18,8 @@
  *
  * and the hooks flavor_use() (kslab_set_rcu_flavor() of the flavor),
  * flavor_reader_register()/_unregister(), flavor_read_lock()/_unlock(),
- * flavor_quiescent_state(), and flavor_enter_section()/_exit_section(),
+ * flavor_quiescent_state(), flavor_synchronize() (its synchronize_rcu()),
+ * and flavor_enter_section()/_exit_section(),
  * which put the calling thread where kslab must treat it as inside a
  * read-side section and take it back out.  A flavor whose threads can go
  * offline also defines RCU_FLAVOR_HAS_OFFLINE and flavor_thread_offline()/
@@ -32,7 +35,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <kslab/finalizer.h>
 #include <kslab/slab.h>
+#include <kslab/workqueue.h>
 
 /*
  * The harness hands every test a variant argument it rarely uses, and its
@@ -64,6 +69,23 @@
 #define RCU_BATCH_OBJS		509
 #define HANDOFF_TIMEOUT_MS	10000
 #define HOLD_MS			50
+/* how long a grace period held up by a reader is watched */
+#define GP_HELD_MS		150
+/* bound for a grace period nothing holds up, on a loaded machine */
+#define GP_PROMPT_MS		2000
+
+#if KSLAB_TEST_TSAN
+/*
+ * The fork test starts kslab's threads in the child of a threaded parent,
+ * which ThreadSanitizer refuses by default; kslab's fork handlers are
+ * what make that safe.
+ */
+__attribute__((visibility("default"))) const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+	return "die_after_fork=0";
+}
+#endif
 
 #define load_relaxed(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define store_relaxed(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
@@ -516,6 +538,190 @@ TEST(RCU_FLAVOR_TEST_READERS)
 	EXPECT_EQ(freed, rcu_objects_freed());
 	EXPECT_RECLAIMED_AND_DESTROY(t->s);
 	free(t);
+}
+
+/* ---- work items and finalizers as readers ------------------------------ */
+
+/* A thread that waits for one grace period of the flavor. */
+struct gp_waiter {
+	int done;
+	pthread_t tid;
+};
+
+static void *wait_for_grace_period(void *arg)
+{
+	struct gp_waiter *gp = arg;
+
+	flavor_synchronize();
+	flag_set(&gp->done, 1);
+	return NULL;
+}
+
+static int start_grace_period(struct gp_waiter *gp)
+{
+	gp->done = 0;
+	return pthread_create(&gp->tid, NULL, wait_for_grace_period, gp);
+}
+
+/* Whether @gp's grace period ended within @timeout_ms (it is then joined). */
+static bool grace_period_ends_within(struct gp_waiter *gp,
+				     unsigned int timeout_ms)
+{
+	return !join_thread_within(gp->tid, timeout_ms);
+}
+
+/*
+ * What a work item or a finalizer does here: enter a read-side section,
+ * say so, stay until released (or HANDOFF_TIMEOUT_MS, an error), leave.
+ */
+struct section_holder {
+	int inside;
+	int release;
+	int errors;
+};
+
+static void hold_section(struct section_holder *h)
+{
+	flavor_read_lock();
+	flag_set(&h->inside, 1);
+	if (!flag_wait(&h->release, 1, HANDOFF_TIMEOUT_MS))
+		__atomic_fetch_add(&h->errors, 1, __ATOMIC_RELAXED);
+	flavor_read_unlock();
+}
+
+enum gp_outcome {
+	GP_HELD_THEN_ENDED,	/* what a reader must cause */
+	GP_ENDED_EARLY,		/* ended while the reader was inside */
+	GP_NEVER_ENDED,		/* still waiting after the reader left */
+	GP_NO_READER,		/* the reader never got inside */
+	GP_NO_THREAD,
+};
+
+/*
+ * With @h about to enter its section: a grace period started once it is
+ * inside must still be waiting GP_HELD_MS later, and end once @h leaves.
+ */
+static enum gp_outcome watch_grace_period(struct section_holder *h)
+{
+	struct gp_waiter gp;
+	bool ended_early;
+
+	if (!flag_wait(&h->inside, 1, HANDOFF_TIMEOUT_MS))
+		return GP_NO_READER;
+	if (start_grace_period(&gp)) {
+		flag_set(&h->release, 1);
+		return GP_NO_THREAD;
+	}
+	sleep_ms(GP_HELD_MS);
+	ended_early = flag_get(&gp.done);
+	flag_set(&h->release, 1);
+	if (!grace_period_ends_within(&gp, HANDOFF_TIMEOUT_MS))
+		return GP_NEVER_ENDED;
+	return ended_early ? GP_ENDED_EARLY : GP_HELD_THEN_ENDED;
+}
+
+struct reader_work {
+	struct work_struct work;
+	struct section_holder h;
+};
+
+static void reader_work_fn(struct work_struct *work)
+{
+	hold_section(&container_of(work, struct reader_work, work)->h);
+}
+
+static void nop_work_fn(struct work_struct *work)
+{
+}
+
+TEST(work_item_in_a_read_section_holds_up_grace_periods)
+{
+	struct reader_work rw = { 0 };
+
+	flavor_use();
+	INIT_WORK(&rw.work, reader_work_fn);
+	ASSERT_TRUE(queue_work(system_wq, &rw.work));
+	EXPECT_EQ(GP_HELD_THEN_ENDED, watch_grace_period(&rw.h));
+	flush_work(&rw.work);
+	EXPECT_EQ(0, rw.h.errors);
+}
+
+static void reader_finalizer(void *obj, void *arg)
+{
+	hold_section(arg);
+}
+
+TEST(finalizer_in_a_read_section_holds_up_grace_periods)
+{
+	struct section_holder h = { 0 };
+	void *obj;
+
+	flavor_use();
+	obj = kmalloc(64, GFP_KERNEL);
+	ASSERT_NE(NULL, obj);
+	ASSERT_EQ(0, kmem_set_finalizer(obj, reader_finalizer, &h));
+	kfree(obj);
+	kmem_gc();
+	EXPECT_EQ(GP_HELD_THEN_ENDED, watch_grace_period(&h));
+	kmem_finalizers_flush();
+	EXPECT_EQ(0, h.errors);
+}
+
+/*
+ * In a fork() child the parent's workers do not exist, yet liburcu still
+ * lists them (they never unregistered): they must hold up no grace period
+ * and their records must stay intact while the child starts threads.  The
+ * child's own workers register as they start.  Returns an exit status.
+ */
+static int child_runs_readers(struct workqueue_struct *wq)
+{
+	struct reader_work rw = { 0 };
+	struct gp_waiter gp;
+	enum gp_outcome outcome;
+
+	if (start_grace_period(&gp) || !grace_period_ends_within(&gp, GP_PROMPT_MS))
+		return 1;
+	INIT_WORK(&rw.work, reader_work_fn);
+	if (!queue_work(wq, &rw.work))
+		return 2;
+	outcome = watch_grace_period(&rw.h);
+	if (outcome != GP_HELD_THEN_ENDED)
+		return 10 + outcome;
+	flush_work(&rw.work);
+	if (rw.h.errors)
+		return 3;
+	if (start_grace_period(&gp) || !grace_period_ends_within(&gp, GP_PROMPT_MS))
+		return 4;
+	return 0;
+}
+
+TEST(child_of_fork_runs_work_items_as_readers)
+{
+	struct workqueue_struct *wq;
+	struct work_struct w;
+	int status;
+	pid_t pid;
+
+	flavor_use();
+	wq = alloc_workqueue(RCU_FLAVOR_NAME "-fork", 0, 2);
+	ASSERT_NE(NULL, wq);
+	/* a registered worker, idle, in the parent at the fork */
+	INIT_WORK(&w, nop_work_fn);
+	ASSERT_TRUE(queue_work(wq, &w));
+	flush_work(&w);
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0)
+		_exit(child_runs_readers(wq));
+	ASSERT_EQ(0, wait_child(pid, 3 * HANDOFF_TIMEOUT_MS, &status));
+	EXPECT_TRUE(child_exited_cleanly(status))
+		TH_LOG("child status %#x", status);
+	/* and the parent's worker still serves it */
+	ASSERT_TRUE(queue_work(wq, &w));
+	flush_work(&w);
+	destroy_workqueue(wq);
 }
 
 #endif /* _RCU_FLAVOR_TESTS_H */

@@ -14,7 +14,10 @@
  * not be made on a work or workqueue from inside that work or a work of
  * that workqueue, as in the kernel; cancel_work_sync() on the calling
  * work itself only removes a pending instance and does not wait for
- * itself.
+ * itself.  Worker threads are registered readers of the liburcu flavor
+ * kslab uses (kslab_set_rcu_flavor()), so a work function may take
+ * rcu_read_lock() and grace periods wait for it; under urcu-qsbr a
+ * worker is online only while it runs work.
  */
 #ifndef _KSLAB_WORKQUEUE_H
 #define _KSLAB_WORKQUEUE_H
