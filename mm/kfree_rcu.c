@@ -63,6 +63,8 @@
 #include <urcu/urcu-memb.h>
 #include <urcu/flavor.h>
 
+#include <kslab/workqueue.h>
+
 #include "lib/options.h"
 #include "lib/ptr_batch.h"
 #include "lib/time.h"
@@ -78,7 +80,6 @@ static const struct rcu_flavor_struct *rcu_flavor = &urcu_memb_flavor;
 static bool rcu_used;			/* an RCU free happened */
 
 static pthread_mutex_t rcu_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t rcu_work = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t rcu_done = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t reclaim_mutex = PTHREAD_MUTEX_INITIALIZER;
 /* held across every grace period kslab waits for; see rcu_atfork_prepare_outer() */
@@ -88,6 +89,8 @@ static struct kslab_ptr_batch *in_flight;
 static struct rcu_head *ready_overflow, *in_flight_overflow;
 static LIST_HEAD(rcu_slabs);		/* SLAB_TYPESAFE_BY_RCU slabs to unmap */
 static LIST_HEAD(in_flight_slabs);
+static struct workqueue_struct *rcu_wq;	/* "kslab-rcu", on first use */
+static struct delayed_work rcu_reclaim_work;
 static bool reclaimer_started, barrier_wanted;
 static bool reclaimer_idle;		/* in a timed wait for a partial batch */
 static bool reclaimer_asleep;		/* waiting with no deadline */
@@ -266,11 +269,17 @@ static bool partial_batch_exists(void)
 	return found;
 }
 
-static void *rcu_reclaim_thread(void *unused)
+/*
+ * The reclaim work: collect, wait for one grace period, free; again while
+ * anything is ready.  With nothing ready it ends: with a partial batch
+ * waiting it re-arms itself for when that batch is due (reclaimer_idle);
+ * with nothing at all it is "asleep" until a free or a barrier queues it.
+ */
+static void rcu_reclaim_fn(struct work_struct *work)
 {
-	(void)unused;
-	pthread_setname_np(pthread_self(), "kslab-rcu");
+	(void)work;
 	pthread_mutex_lock(&rcu_lock);
+	reclaimer_idle = false;
 	for (;;) {
 		unsigned long now = kslab_now_ms(), next_due = ~0UL;
 		struct kslab_ptr_batch *batches;
@@ -296,18 +305,14 @@ static void *rcu_reclaim_thread(void *unused)
 					WRITE_ONCE(reclaimer_asleep, false);
 					continue;
 				}
-				pthread_cond_wait(&rcu_work, &rcu_lock);
-				WRITE_ONCE(reclaimer_asleep, false);
 			} else {
 				unsigned long wait_ms = next_due > now ? next_due - now : 1;
 
 				reclaimer_idle = true;
-				kslab_cond_wait_until(&rcu_work, &rcu_lock,
-						      kslab_now_ns() +
-						      wait_ms * NSEC_PER_MSEC);
-				reclaimer_idle = false;
+				queue_delayed_work(rcu_wq, &rcu_reclaim_work,
+						   msecs_to_jiffies(wait_ms));
 			}
-			continue;
+			break;
 		}
 		batches = ready.head;
 		ready.head = ready.tail = NULL;
@@ -354,32 +359,31 @@ static void *rcu_reclaim_thread(void *unused)
 		rcu_stats.objects += freed;
 		pthread_cond_broadcast(&rcu_done);
 	}
-	return NULL;
+	pthread_mutex_unlock(&rcu_lock);
 }
 
-/* Context: rcu_lock held. */
-static void start_reclaimer(void)
-{
-	pthread_attr_t attr;
-	pthread_t thread;
-
-	if (reclaimer_started)
-		return;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (!pthread_create(&thread, &attr, rcu_reclaim_thread, NULL))
-		WRITE_ONCE(reclaimer_started, true);
-	else
-		slab_warn("cannot start the kslab-rcu reclaim thread");
-	pthread_attr_destroy(&attr);
-}
-
-/* Context: rcu_lock held. */
+/*
+ * Make the reclaim work run now, unless it is running and so will see
+ * what is ready by itself.  The workqueue "kslab-rcu" is created on first
+ * use.  Context: rcu_lock held (the workqueue's locks nest inside every
+ * kslab lock).
+ */
 static void wake_reclaimer(void)
 {
-	start_reclaimer();
-	if (reclaimer_idle || reclaimer_asleep)
-		pthread_cond_signal(&rcu_work);
+	if (unlikely(!rcu_wq)) {
+		rcu_wq = alloc_ordered_workqueue("kslab-rcu", WQ_MEM_RECLAIM);
+		if (!rcu_wq) {
+			slab_warn("cannot create the kslab-rcu workqueue; RCU frees wait");
+			return;
+		}
+		INIT_DELAYED_WORK(&rcu_reclaim_work, rcu_reclaim_fn);
+	}
+	if (reclaimer_started && !reclaimer_idle && !reclaimer_asleep)
+		return;
+	WRITE_ONCE(reclaimer_started, true);
+	reclaimer_idle = false;
+	WRITE_ONCE(reclaimer_asleep, false);
+	mod_delayed_work(rcu_wq, &rcu_reclaim_work, 0);
 }
 
 /* ------------------------------------------------------ thread batches */
@@ -414,10 +418,9 @@ void rcu_thread_exit(struct kslab_thread *t)
 	pthread_mutex_unlock(&rcu_lock);
 }
 
-/* rcu_work's and rcu_done's timed waits count on the monotonic clock */
+/* rcu_done's timed waits count on the monotonic clock */
 static void init_work_cond(void)
 {
-	kslab_cond_init_monotonic(&rcu_work);
 	kslab_cond_init_monotonic(&rcu_done);
 }
 
