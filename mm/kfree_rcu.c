@@ -20,14 +20,17 @@
  *                      the same range.
  *   ready list         batches handed over, in hand-over order, under
  *                      rcu_lock.  A batch is handed over when it is full;
- *                      a partial batch is collected by the reclaim thread
+ *                      a partial batch is collected by the reclaim work
  *                      once it is RCU_BATCH_DELAY_MS old, so an idle
  *                      program's last frees are not stranded.
- *   reclaim thread     "kslab-rcu": takes the whole ready list (and every
- *                      due partial batch), waits for ONE grace period with
- *                      the flavor's synchronize_rcu(), then kfree()s every
- *                      object of every batch it took.  One grace period
- *                      per collection, whatever the number of objects.
+ *   reclaim work       delayed work on the ordered workqueue "kslab-rcu",
+ *                      as the kernel's kfree_rcu_monitor(): takes the
+ *                      whole ready list (and every due partial batch),
+ *                      waits for ONE grace period with the flavor's
+ *                      synchronize_rcu(), then frees every object of every
+ *                      batch it took through slab_free_after_gp().  One
+ *                      grace period per collection, whatever the number
+ *                      of objects.
  *
  * If a batch cannot be allocated, kfree_rcu() links the object through
  * its rcu_head onto the global overflow chain instead (the rcu_head's
