@@ -29,7 +29,8 @@ cache_files=(
 	scripts/const_structs.checkpatch
 )
 
-packages=(gcc make pkg-config liburcu-dev linux-source-6.1 cppcheck clang)
+# libdw-dev: elfutils' libdw, which lib/symbolize.c names code addresses with
+packages=(gcc make pkg-config liburcu-dev libdw-dev linux-source-6.1 cppcheck clang)
 bench_packages=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev golang-go)
 
 usage()
