@@ -20,7 +20,6 @@
  * the highest bit above that, as the kernel does.
  */
 #include <errno.h>
-#include <execinfo.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 #include <unistd.h>
 
 #include "lib/options.h"
+#include "lib/symbolize.h"
 #include "mm/slab.h"
 
 pthread_mutex_t slab_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -79,16 +79,6 @@ _Static_assert(sizeof(struct slab) <= LARGE_TAIL,
 
 /* ------------------------------------------------------------- reports */
 
-static __cold void dump_stack(void)
-{
-	void *frames[16];
-	int n = backtrace(frames, 16);
-
-	fputs("Call trace:\n", stderr);
-	fflush(stderr);
-	backtrace_symbols_fd(frames + 1, n > 1 ? n - 1 : 0, STDERR_FILENO);
-}
-
 /**
  * slab_bug - report a broken invariant of a cache, kernel style
  * @name: the cache's name
@@ -107,8 +97,8 @@ void slab_bug(const char *name, const char *fmt, ...)
 	va_end(ap);
 	fputs("\n-----------------------------------------------------------------------------\n",
 	      stderr);
+	kslab_dump_stack(0);
 	funlockfile(stderr);
-	dump_stack();
 }
 
 /**
@@ -133,7 +123,7 @@ static noinline __cold void report_invalid_free(const char *caller,
 {
 	slab_warn("%s: invalid pointer %p: not an object kslab handed out; ignored",
 		  caller, p);
-	dump_stack();
+	kslab_dump_stack(0);
 }
 
 /**
@@ -146,7 +136,7 @@ void slab_report_bad_free(struct kmem_cache *s, const void *obj,
 			  const char *what)
 {
 	slab_warn("%s: %s of object %p; ignored", s->name, what, obj);
-	dump_stack();
+	kslab_dump_stack(0);
 }
 
 static __cold void report_cache_free_mismatch(struct kmem_cache *s,
@@ -162,7 +152,7 @@ static __cold void report_cache_free_mismatch(struct kmem_cache *s,
 	}
 	slab_warn("kmem_cache_free(%s): object %p belongs to different cache %s; ignored",
 		  s ? s->name : "(null)", obj, owner->name);
-	dump_stack();
+	kslab_dump_stack(0);
 }
 
 /* -------------------------------------------------------------- caches */

@@ -398,6 +398,29 @@ TEST(call_trace_skip_leaves_out_the_innermost_callers)
 	stderr_capture_release(&cap);
 }
 
+static noinline void free_a_stack_address(void)
+{
+	char on_stack[32] = "";
+
+	kfree(on_stack);
+	WRITE_ONCE(sink, 4);
+}
+
+TEST(slab_report_prints_the_call_trace_of_the_bad_free)
+{
+	struct stderr_capture cap;
+	const char *text;
+
+	ASSERT_EQ(0, stderr_capture_begin(&cap));
+	free_a_stack_address();
+	text = stderr_capture_end(&cap);
+	EXPECT_TEXT_CONTAINS(text, "invalid pointer");
+	EXPECT_TEXT_CONTAINS(text, "Call trace:\n");
+	EXPECT_LE(0, frame_at(text, "free_a_stack_address"));
+	EXPECT_TEXT_CONTAINS(text, "(" THIS_FILE ":");
+	stderr_capture_release(&cap);
+}
+
 /* ---- fork --------------------------------------------------------------- */
 
 /* In a fork child: exit 0 if this program's functions are still named. */
