@@ -75,7 +75,6 @@
  * was never finalized there) and the workqueue is created afresh on the
  * next kick.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
