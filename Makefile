@@ -114,13 +114,14 @@ kselftest-dir := $(kcache)/tools/testing/selftests
 
 # ---------------------------------------------------------------------------
 # Dependencies: run tools/kslab-deps.sh only when something is missing, and
-# before pkg-config is asked for liburcu's flags below.
+# before pkg-config is asked for liburcu's and libdw's flags below.
 
 no-deps-goals := clean distclean help uninstall deps
 ifneq ($(filter-out $(no-deps-goals),$(or $(MAKECMDGOALS),all)),)
   deps-missing := $(if $(wildcard $(kselftest-dir)/kselftest_harness.h),,kernel-files)
   deps-missing += $(if $(shell $(PKG_CONFIG) --exists liburcu 2>/dev/null && echo y),,liburcu)
   deps-missing += $(if $(shell command -v $(CXX) 2>/dev/null),,$(CXX))
+  deps-missing += $(if $(shell $(PKG_CONFIG) --exists libdw 2>/dev/null && echo y),,libdw)
   ifneq ($(filter lint,$(MAKECMDGOALS)),)
     deps-missing += $(if $(shell command -v cppcheck 2>/dev/null),,cppcheck)
   endif
@@ -139,14 +140,16 @@ ifneq ($(filter-out $(no-deps-goals),$(or $(MAKECMDGOALS),all)),)
   endif
 endif
 
-URCU_CFLAGS := $(shell $(PKG_CONFIG) --cflags liburcu 2>/dev/null)
-URCU_LIBS := $(shell $(PKG_CONFIG) --libs liburcu 2>/dev/null)
+# liburcu for RCU reclaim; libdw (elfutils) for the names and source lines
+# in reports (lib/symbolize.c).  kslab.pc lists the same two.
+DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags liburcu libdw 2>/dev/null)
+DEPS_LIBS := $(shell $(PKG_CONFIG) --libs liburcu libdw 2>/dev/null)
 
 kslab-cflags := -std=gnu11 -O2 -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden \
-		-D_GNU_SOURCE -Iinclude -I. -pthread $(URCU_CFLAGS) $(sanitize-flags) $(CFLAGS)
+		-D_GNU_SOURCE -Iinclude -I. -pthread $(DEPS_CFLAGS) $(sanitize-flags) $(CFLAGS)
 # C++ sees the headers as a C++ program does: ISO C++17, default visibility.
 kslab-cxxflags := -std=c++17 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -I. \
-		  -pthread $(URCU_CFLAGS) $(sanitize-flags) $(CXXFLAGS)
+		  -pthread $(DEPS_CFLAGS) $(sanitize-flags) $(CXXFLAGS)
 kslab-ldflags := -pthread $(sanitize-flags) $(LDFLAGS)
 # Sanitizer runtimes leave undefined references in a shared object (clang
 # links them into executables only), so -z defs holds for plain builds.
@@ -202,7 +205,7 @@ rel = $(patsubst $(out)%,%,$@)
 # CFLAGS=...) rebuilds everything; the file is only rewritten on a change.
 # The C++ compiler has a file of its own: CXX= rebuilds only C++ units.
 flags-file := $(out).build-flags
-build-flags := $(CC) $(kslab-cflags) | $(kslab-ldflags) $(URCU_LIBS)
+build-flags := $(CC) $(kslab-cflags) | $(kslab-ldflags) $(DEPS_LIBS)
 cxx-flags-file := $(out).build-flags-cxx
 cxx-build-flags := $(CXX) $(kslab-cxxflags)
 
@@ -241,7 +244,7 @@ $(out)libkslab.a: $(addprefix $(out),$(lib-objs))
 	$(call cmd,ar)
 
 quiet_cmd_ld_so = LD      $(rel)
-      cmd_ld_so = $(CC) $(so-ldflags) -o $@ $(filter %.o,$^) $(kslab-ldflags) $(URCU_LIBS)
+      cmd_ld_so = $(CC) $(so-ldflags) -o $@ $(filter %.o,$^) $(kslab-ldflags) $(DEPS_LIBS)
 
 $(out)libkslab.so.0: $(addprefix $(out),$(lib-objs)) libkslab.map $(flags-file)
 	$(call cmd,ld_so)
@@ -277,7 +280,7 @@ $(out)kslab.pc: kslab.pc.in Makefile
 prog-dep = $(foreach p,$(1),$(dir $(p)).$(notdir $(p)).d)
 # The program's extra objects, and the rest of its link line.
 prog-link = $(addprefix $(out),$(objs-$(rel))) $(out)libkslab.a $(kslab-ldflags) \
-	    $(URCU_LIBS) $(ldlibs-$(rel))
+	    $(DEPS_LIBS) $(ldlibs-$(rel))
 
 quiet_cmd_ccld = CCLD    $(rel)
       cmd_ccld = $(CC) $(kslab-cflags) $(prog-cflags) -MMD -MP -MF $(call prog-dep,$@) -MT $@ -o $@ $< \

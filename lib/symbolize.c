@@ -1,244 +1,455 @@
 // SPDX-License-Identifier: MIT
 /*
- * Naming a code address, for reports such as the finalizer watchdog's
- * "BUG: finalizer lockup", without libelf, libbacktrace or libdw.
+ * Naming code addresses for reports: the finalizer in the watchdog's
+ * "BUG: finalizer lockup" and in the pthread_exit() reports of finalizers
+ * and work functions, and the call trace under every slab report, one
+ * line per frame:
  *
- * Why not dladdr() alone.  dladdr() answers from the dynamic symbol table
- * (.dynsym) of the object that holds the address, which lists exported
- * symbols only.  The functions a lockup report most wants to name are
- * often static functions of the main program, and an executable linked
- * without -rdynamic exports nothing at all: those names exist only in the
- * full symbol table, .symtab, which is never loaded into memory.
+ *	 [<00005581e6a33ef9>] release+0x9/0xe (bad_free.c:5)
  *
- * So dladdr1() is asked only which object holds the address: its link_map
- * gives the object's file and its load bias, l_addr, the difference
- * between addresses in memory and in the file (0 for an ET_EXEC
- * executable, the load address for a PIE or a shared library).  The file
- * is then mapped read-only and its .symtab, or for a stripped file its
- * .dynsym, is searched for the STT_FUNC symbol whose
- * [st_value, st_value + st_size) holds the address minus the bias.  The
- * main program has an empty link_map name (dladdr() reports argv[0],
- * which may be relative or false) and is opened as /proc/self/exe.
+ * Where the names come from.  elfutils' libdw (libdwfl) reads each object
+ * loaded into this process: its full symbol table .symtab, which names
+ * static functions too and is never loaded into memory, else .dynsym;
+ * and the DWARF line table, in the object itself (kslab and its tests
+ * build with -g) or in a separate debug file found by build id under
+ * /usr/lib/debug (Debian's -dbg and -dbgsym packages).  Only local files
+ * are read: the debuginfod client, which libdw's standard search starts
+ * when DEBUGINFOD_URLS is set, is never asked, so a report never waits
+ * for the network.  What is read is the file on disk now: a library
+ * replaced since it was loaded is described as it is now.  When libdw
+ * has no name (an object without a file, such as the vDSO, or one libdw
+ * cannot read), dladdr() names exported functions; when no function holds
+ * the address, it is printed as "%p".
  *
- * Trust nothing in the file: every offset, size, count, index and string
- * offset is checked against the size of the mapping before it is used, so
- * a truncated or malformed file gives "not found", never a fault.  Only
- * 64-bit little-endian ELF is read.  What is read is the file on disk
- * now: a library replaced after it was loaded is read as it is now, and
- * one truncated in place while mapped could raise SIGBUS.  Packages are
- * replaced by rename(), so both are accepted.
+ * The session.  The Dwfl handle, @session, is kept from one report to
+ * the next, and libdw caches in it each object's tables the first time
+ * they are needed.  Objects join it lazily: a lookup asks the dynamic
+ * loader which object holds the address (dladdr1(), whose lock glibc
+ * resets in a fork child), and the first time it is one the session does
+ * not have, reports its file and load bias (dwfl_report_elf()).  So a
+ * library dlopen()ed later is found like any other, and an address in no
+ * object (the stack, the heap, NULL) costs one dladdr1().  When the module
+ * found is not the object the loader names (one unloaded, another loaded
+ * in its place) the session starts afresh, libdw having no way to drop a
+ * module.  Neither /proc/self/maps (dwfl_linux_proc_report()) nor
+ * dl_iterate_phdr() is read: libdw maps the files it reads, and the maps
+ * would list those as objects; and glibc does not reset the lock of
+ * dl_iterate_phdr() in a fork child, which would hang if another thread
+ * of the parent held it at the fork.
  *
- * No cache and no static state: each call maps, searches and unmaps, so
- * any thread may call it at any time; it is for rare diagnostics.  It
- * uses libc only, never kslab's allocator, so it still works when the
- * allocator is what is being reported on.
+ * Locking.  A Dwfl is not thread-safe: symbolize_lock serialises every
+ * use of @session.  It nests inside every kslab lock, since reports are
+ * printed with kslab locks held (a double free found under a cache lock,
+ * the finalizer watchdog under fin_lock), and nothing here takes a kslab
+ * lock, calls kslab's allocator or waits for another thread.  The
+ * loader's lock is taken before it, never under it.  libdw calls
+ * malloc(), open() and mmap() under it, on an object's first use for up
+ * to tens of milliseconds (a large debug file): acceptable for a report,
+ * a cold path, but it is why kslab_symbol_lookup() must not be called
+ * from a signal handler or from inside malloc().  kslab's own metadata
+ * never comes from malloc(); the symbolizer's does, and only the
+ * symbolizer's.  The files handed to libdw are opened close-on-exec.
+ *
+ * fork().  The child's copy of @session describes the child as well (same
+ * objects at the same addresses, the files still open and mapped), unless
+ * another thread of the parent was inside libdw at the fork: then its
+ * lists may be half updated and symbolize_lock is held by a thread that
+ * does not exist in the child.  So the child handler re-initialises the
+ * lock, and a session that was in use is abandoned unread (kept
+ * reachable, so that leak checkers do not count it); the child's next
+ * lookup builds a new one.
  */
 #include <dlfcn.h>
-#include <elf.h>
+#include <dwarf.h>
+#include <elfutils/libdwfl.h>
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/compiler.h"
 #include "lib/symbolize.h"
 
-/* An object file mapped read-only; every pointer into it is from elf_at(). */
-struct elf_file {
-	const unsigned char *data;
-	size_t size;
+/* frames kslab_dump_stack() prints at most */
+#define STACK_DEPTH	32
+
+/* dladdr1() hands out ElfW(Sym); 32-bit ELF is not read */
+_Static_assert(sizeof(ElfW(Sym)) == sizeof(Elf64_Sym), "64-bit ELF only");
+
+/* The main program's module: the loader's list gives it no file name. */
+#define MAIN_PROGRAM	"/proc/self/exe"
+
+/* The object holding an address, as the dynamic loader describes it. */
+struct loaded_object {
+	uintptr_t bias;			/* load bias, link_map's l_addr */
+	char path[PATH_MAX];		/* absolute, or MAIN_PROGRAM */
 };
 
-/*
- * elf_at() - @len bytes at file offset @off, if they lie inside the file
- * and @off is aligned to @align; NULL otherwise.
- */
-static const void *elf_at(const struct elf_file *f, uint64_t off,
-			  uint64_t len, size_t align)
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t symbolize_lock = PTHREAD_MUTEX_INITIALIZER;
+/* all three under symbolize_lock */
+static Dwfl *session;		/* NULL until the first lookup */
+static bool session_in_use;	/* a lookup is inside libdw */
+static Dwfl *abandoned_session;	/* a fork child's half-updated copy */
+
+/* ------------------------------------------------------------- session */
+
+/* Every module is reported with its ELF file: nothing is left to find. */
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *name,
+		    Dwarf_Addr base, char **file_name, Elf **elf)
 {
-	if (off > f->size || len > f->size - off || off % align)
-		return NULL;
-	return f->data + off;
+	(void)mod;
+	(void)userdata;
+	(void)name;
+	(void)base;
+	(void)file_name;
+	(void)elf;
+	return -1;
 }
 
-static bool elf_header_ok(const struct elf_file *f)
+/*
+ * Separate debug information by build id, on local disk only.  libdw
+ * keeps the file open; a program that forks and execs must not hand it
+ * to the new program.
+ */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata,
+			  const char *name, Dwarf_Addr base,
+			  const char *file_name, const char *debuglink,
+			  GElf_Word crc, char **debuginfo_file_name)
 {
-	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)f->data;
+	int fd = dwfl_build_id_find_debuginfo(mod, userdata, name, base,
+					      file_name, debuglink, crc,
+					      debuginfo_file_name);
 
-	if (f->size < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG))
+	if (fd >= 0)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+/* NULL: libdw's default search path, ":.debug:/usr/lib/debug" */
+static char *debuginfo_path;
+
+static const Dwfl_Callbacks session_callbacks = {
+	.find_elf = find_elf,
+	.find_debuginfo = find_debuginfo,
+	.debuginfo_path = &debuginfo_path,
+};
+
+static void symbolize_atfork_child(void)
+{
+	pthread_mutex_init(&symbolize_lock, NULL);
+	if (session_in_use) {
+		abandoned_session = session;
+		session = NULL;
+		session_in_use = false;
+	}
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, symbolize_atfork_child);
+}
+
+/*
+ * find_object() - the object holding @pc, from the dynamic loader.
+ *
+ * Its link_map is read at once: the caller keeps the object loaded (it is
+ * reporting on code in it), but the loader's lock is not held after
+ * dladdr1() returns.  An object whose name is no absolute path (the vDSO,
+ * one opened by a relative path) is left to dladdr().
+ *
+ * Return: true if @obj describes an object libdw can read.
+ */
+static bool find_object(uintptr_t pc, struct loaded_object *obj)
+{
+	struct link_map *map = NULL;
+	Dl_info info;
+
+	if (!dladdr1((const void *)pc, &info, (void **)&map, RTLD_DL_LINKMAP) ||
+	    !map)
 		return false;
-	return eh->e_ident[EI_CLASS] == ELFCLASS64 &&
-	       eh->e_ident[EI_DATA] == ELFDATA2LSB &&
-	       (eh->e_type == ET_EXEC || eh->e_type == ET_DYN);
-}
-
-/* The section header table, its length in *@nr; NULL if it is unusable. */
-static const Elf64_Shdr *elf_sections(const struct elf_file *f, size_t *nr)
-{
-	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)f->data;
-	const Elf64_Shdr *sh;
-	uint64_t n = eh->e_shnum;
-
-	if (eh->e_shentsize != sizeof(*sh) || !eh->e_shoff)
-		return NULL;
-	sh = elf_at(f, eh->e_shoff, sizeof(*sh), _Alignof(Elf64_Shdr));
-	if (!sh)
-		return NULL;
-	/* from SHN_LORESERVE sections on, section 0 holds the count */
-	if (!n)
-		n = sh[0].sh_size;
-	if (n > f->size / sizeof(*sh) ||
-	    !elf_at(f, eh->e_shoff, n * sizeof(*sh), _Alignof(Elf64_Shdr)))
-		return NULL;
-	*nr = n;
-	return sh;
-}
-
-/* @sym is a defined function whose extent holds @vaddr. */
-static bool sym_holds(const Elf64_Sym *sym, uint64_t vaddr)
-{
-	return ELF64_ST_TYPE(sym->st_info) == STT_FUNC &&
-	       sym->st_shndx != SHN_UNDEF &&
-	       vaddr >= sym->st_value &&
-	       vaddr - sym->st_value < sym->st_size;
-}
-
-/* The name at @off in a string table of @size bytes, if NUL-terminated. */
-static const char *str_at(const char *strs, uint64_t size, uint64_t off)
-{
-	if (off >= size || !strs[off] || !memchr(strs + off, '\0', size - off))
-		return NULL;
-	return strs + off;
-}
-
-/*
- * search_symtab() - the function in symbol table @tab holding @vaddr.
- *
- * Return: its symbol, with its name in *@name, or NULL.
- */
-static const Elf64_Sym *search_symtab(const struct elf_file *f,
-				      const Elf64_Shdr *sh, size_t nr_sh,
-				      const Elf64_Shdr *tab, uint64_t vaddr,
-				      const char **name)
-{
-	const Elf64_Shdr *strtab;
-	const Elf64_Sym *syms;
-	const char *strs;
-	size_t i;
-
-	if (tab->sh_entsize != sizeof(*syms) || tab->sh_link >= nr_sh)
-		return NULL;
-	strtab = &sh[tab->sh_link];
-	if (strtab->sh_type != SHT_STRTAB)
-		return NULL;
-	syms = elf_at(f, tab->sh_offset, tab->sh_size, _Alignof(Elf64_Sym));
-	strs = elf_at(f, strtab->sh_offset, strtab->sh_size, 1);
-	if (!syms || !strs)
-		return NULL;
-
-	/* symbol 0 is the reserved undefined one */
-	for (i = 1; i < tab->sh_size / sizeof(*syms); i++) {
-		if (!sym_holds(&syms[i], vaddr))
-			continue;
-		*name = str_at(strs, strtab->sh_size, syms[i].st_name);
-		if (*name)
-			return &syms[i];
-	}
-	return NULL;
-}
-
-/*
- * elf_find_func() - the function holding file address @vaddr: from
- * .symtab, which lists static functions too, else from .dynsym.
- *
- * Return: its symbol, with its name in *@name, or NULL.
- */
-static const Elf64_Sym *elf_find_func(const struct elf_file *f, uint64_t vaddr,
-				      const char **name)
-{
-	static const Elf64_Word table_types[] = { SHT_SYMTAB, SHT_DYNSYM };
-	const Elf64_Shdr *sh;
-	const Elf64_Sym *sym;
-	size_t nr_sh, t, i;
-
-	if (!elf_header_ok(f))
-		return NULL;
-	sh = elf_sections(f, &nr_sh);
-	if (!sh)
-		return NULL;
-	for (t = 0; t < ARRAY_SIZE(table_types); t++) {
-		for (i = 0; i < nr_sh; i++) {
-			if (sh[i].sh_type != table_types[t])
-				continue;
-			sym = search_symtab(f, sh, nr_sh, &sh[i], vaddr, name);
-			if (sym)
-				return sym;
-		}
-	}
-	return NULL;
-}
-
-static void format_name(char *buf, size_t len, const char *name,
-			uintptr_t offset)
-{
-	if (offset)
-		snprintf(buf, len, "%s+0x%lx", name, (unsigned long)offset);
+	obj->bias = map->l_addr;
+	if (!map->l_name || !map->l_name[0])
+		snprintf(obj->path, sizeof(obj->path), "%s", MAIN_PROGRAM);
+	else if (map->l_name[0] == '/')
+		snprintf(obj->path, sizeof(obj->path), "%s", map->l_name);
 	else
-		snprintf(buf, len, "%s", name);
+		return false;
+	return true;
 }
 
-/* map_file() - map the regular file at @path read-only into @f. */
-static bool map_file(const char *path, struct elf_file *f)
+/* The session's module holding @pc, if any. */
+static Dwfl_Module *find_module(uintptr_t pc)
 {
-	struct stat st;
-	void *data;
+	Dwfl_Module *mod = dwfl_addrmodule(session, pc);
+	Dwarf_Addr start, end;
+
+	if (!mod)
+		return NULL;
+	/* libdw may answer with the highest module for an address above it */
+	dwfl_module_info(mod, NULL, &start, &end, NULL, NULL, NULL, NULL);
+	return pc >= start && pc < end ? mod : NULL;
+}
+
+/* @mod was reported for @obj, not for an object unloaded since. */
+static bool module_is(Dwfl_Module *mod, const struct loaded_object *obj)
+{
+	const char *name;
+	GElf_Addr bias;
+
+	name = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+	return name && !strcmp(name, obj->path) &&
+	       dwfl_module_getelf(mod, &bias) && bias == obj->bias;
+}
+
+/*
+ * Add @obj to the session, by its file and load bias.  The main program
+ * is read through /proc/self/exe, so that a binary moved or deleted since
+ * exec still is, and shown under its own path.
+ */
+static void report_object(const struct loaded_object *obj)
+{
+	const char *file = obj->path;
+	char exe[PATH_MAX];
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(obj->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return false;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
-	    st.st_size < (off_t)sizeof(Elf64_Ehdr))
-		goto err_close;
-	data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (data == MAP_FAILED)
-		goto err_close;
-	close(fd);
-	f->data = data;
-	f->size = (size_t)st.st_size;
-	return true;
+		return;
+	if (!strcmp(obj->path, MAIN_PROGRAM)) {
+		ssize_t n = readlink(MAIN_PROGRAM, exe, sizeof(exe) - 1);
 
-err_close:
-	close(fd);
-	return false;
+		if (n > 0) {
+			exe[n] = '\0';
+			file = exe;
+		}
+	}
+	dwfl_report_begin_add(session);
+	/* on success libdw owns @fd */
+	if (!dwfl_report_elf(session, obj->path, file, fd, obj->bias, false))
+		close(fd);
+	dwfl_report_end(session, NULL, NULL);
 }
 
 /*
- * symbolize_from_file() - name @vaddr, a file address, from the symbol
- * tables of the file at @path into @buf.
+ * session_module() - the session's module for @obj, which holds @pc,
+ * reported now if it is new.  If a module of an object unloaded since
+ * stands where @obj is, the session starts afresh: libdw cannot take a
+ * module back.
  *
- * Return: true if a function held it.
+ * Context: symbolize_lock held.
+ * Return: the module, or NULL if libdw cannot read @obj.
  */
-static bool symbolize_from_file(const char *path, uint64_t vaddr,
-				char *buf, size_t len)
+static Dwfl_Module *session_module(const struct loaded_object *obj,
+				   uintptr_t pc)
 {
-	struct elf_file f;
-	const Elf64_Sym *sym;
-	const char *name;
+	Dwfl_Module *mod;
 
-	if (!map_file(path, &f))
-		return false;
-	sym = elf_find_func(&f, vaddr, &name);
-	if (sym)
-		format_name(buf, len, name, vaddr - sym->st_value);
-	munmap((void *)f.data, f.size);
-	return sym != NULL;
+	mod = session ? find_module(pc) : NULL;
+	if (mod && module_is(mod, obj))
+		return mod;
+	if (mod) {
+		dwfl_end(session);
+		session = NULL;
+	}
+	if (!session)
+		session = dwfl_begin(&session_callbacks);
+	if (!session)
+		return NULL;
+	report_object(obj);
+	mod = find_module(pc);
+	return mod && module_is(mod, obj) ? mod : NULL;
+}
+
+/* ------------------------------------------------------------- lookups */
+
+static void copy_string(char *dst, size_t len, const char *src)
+{
+	snprintf(dst, len, "%s", src);
+}
+
+/* A symbol's name without its version ("__libc_start_main@@GLIBC_2.34"). */
+static void copy_name(char *dst, size_t len, const char *name)
+{
+	snprintf(dst, len, "%.*s", (int)strcspn(name, "@"), name);
+}
+
+static const char *basename_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/* A symbol whose @st_info makes it code. */
+static bool is_function(unsigned char st_info)
+{
+	unsigned char type = GELF_ST_TYPE(st_info);
+
+	return type == STT_FUNC || type == STT_GNU_IFUNC;
+}
+
+/* A source path as the compiler saw it: relative to its directory. */
+static const char *relative_source(Dwarf_Die *cudie, const char *file)
+{
+	Dwarf_Attribute attr;
+	const char *dir;
+
+	dir = dwarf_formstring(dwarf_attr(cudie, DW_AT_comp_dir, &attr));
+	if (dir) {
+		size_t n = strlen(dir);
+
+		if (n && !strncmp(file, dir, n) && file[n] == '/')
+			file += n + 1;
+	}
+	while (!strncmp(file, "./", 2))
+		file += 2;
+	return file;
+}
+
+/*
+ * source_line() - the line table row of @pc, and its compilation unit in
+ * *@cudie.  libdw finds the unit through .debug_aranges, which clang
+ * leaves out unless told otherwise (-gdwarf-aranges); without it the
+ * units are searched one by one.
+ */
+static Dwarf_Line *source_line(Dwfl_Module *mod, uintptr_t pc,
+			       Dwarf_Die *cudie)
+{
+	Dwarf_CU *cu = NULL;
+	Dwarf_Addr bias;
+	Dwarf_Die *die;
+	Dwarf *dw;
+
+	die = dwfl_module_addrdie(mod, pc, &bias);
+	if (die) {
+		*cudie = *die;
+		return dwarf_getsrc_die(cudie, pc - bias);
+	}
+	dw = dwfl_module_getdwarf(mod, &bias);
+	while (dw && !dwarf_get_units(dw, cu, &cu, NULL, NULL, cudie, NULL)) {
+		if (dwarf_haspc(cudie, pc - bias) == 1)
+			return dwarf_getsrc_die(cudie, pc - bias);
+	}
+	return NULL;
+}
+
+/* The object, function and (KSLAB_SYM_SOURCE) line of @pc, from libdw. */
+static void dwfl_describe(Dwfl_Module *mod, uintptr_t pc, unsigned int flags,
+			  struct kslab_symbol *sym)
+{
+	const char *name, *file = NULL;
+	Dwarf_Die cudie;
+	Dwarf_Line *line;
+	GElf_Addr bias;
+	GElf_Off off;
+	GElf_Sym es;
+	int lineno;
+
+	dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &file, NULL);
+	if (file && dwfl_module_getelf(mod, &bias)) {
+		copy_string(sym->module, sizeof(sym->module), basename_of(file));
+		sym->module_offset = pc - bias;
+	}
+
+	name = dwfl_module_addrinfo(mod, pc, &off, &es, NULL, NULL, NULL);
+	if (name && *name && is_function(es.st_info) &&
+	    (!es.st_size || off < es.st_size)) {
+		copy_name(sym->name, sizeof(sym->name), name);
+		sym->offset = off;
+		sym->size = es.st_size;
+	}
+
+	if (!(flags & KSLAB_SYM_SOURCE))
+		return;
+	line = source_line(mod, pc, &cudie);
+	file = line ? dwarf_linesrc(line, NULL, NULL) : NULL;
+	if (file && !dwarf_lineno(line, &lineno) && lineno > 0) {
+		copy_string(sym->file, sizeof(sym->file),
+			    relative_source(&cudie, file));
+		sym->line = lineno;
+	}
+}
+
+/* The exported function holding @pc, from dladdr1()'s answer. */
+static void dladdr_describe(uintptr_t pc, const Dl_info *info,
+			    const Elf64_Sym *es, struct kslab_symbol *sym)
+{
+	uintptr_t start = (uintptr_t)info->dli_saddr;
+
+	if (!sym->module[0] && info->dli_fname && info->dli_fbase) {
+		copy_string(sym->module, sizeof(sym->module),
+			    basename_of(info->dli_fname));
+		sym->module_offset = pc - (uintptr_t)info->dli_fbase;
+	}
+	if (!info->dli_sname || !start || pc < start || !es ||
+	    !is_function(es->st_info))
+		return;
+	if (es->st_size && pc - start >= es->st_size)
+		return;
+	copy_name(sym->name, sizeof(sym->name), info->dli_sname);
+	sym->offset = pc - start;
+	sym->size = es->st_size;
+}
+
+/**
+ * kslab_symbol_lookup() - describe a code address
+ * @addr: a code address: a function pointer, a return address
+ * @flags: KSLAB_SYM_RETURN when @addr is a return address, as in a call
+ *	trace: the function and line are then those of the call before it
+ *	(a call can be the last instruction of a function), and
+ *	@sym->offset is still that of @addr; KSLAB_SYM_SOURCE to look up
+ *	@sym->file and @sym->line as well
+ * @sym: filled in; fields not known are 0 or ""
+ *
+ * Context: any thread, any kslab lock held (see the top of this file);
+ * not from a signal handler or from inside malloc(): libdw allocates and
+ * reads files.  Never calls kslab's allocator.
+ * Return: 0 if a function holds @addr (@sym->name is set), -ENOENT if not.
+ */
+int kslab_symbol_lookup(const void *addr, unsigned int flags,
+			struct kslab_symbol *sym)
+{
+	uintptr_t pc = (uintptr_t)addr;
+	const Elf64_Sym *es = NULL;
+	struct loaded_object obj;
+	Dl_info info;
+
+	memset(sym, 0, sizeof(*sym));
+	sym->addr = addr;
+	if ((flags & KSLAB_SYM_RETURN) && pc)
+		pc--;
+	pthread_once(&atfork_once, register_atfork);
+
+	/* the loader's lock before symbolize_lock, never under it */
+	if (find_object(pc, &obj)) {
+		Dwfl_Module *mod;
+
+		pthread_mutex_lock(&symbolize_lock);
+		session_in_use = true;
+		mod = session_module(&obj, pc);
+		if (mod)
+			dwfl_describe(mod, pc, flags, sym);
+		session_in_use = false;
+		pthread_mutex_unlock(&symbolize_lock);
+	}
+
+	if (!sym->name[0] &&
+	    dladdr1((const void *)pc, &info, (void **)&es, RTLD_DL_SYMENT))
+		dladdr_describe(pc, &info, es, sym);
+	if (pc != (uintptr_t)addr) {
+		if (sym->module[0])
+			sym->module_offset++;
+		if (sym->name[0])
+			sym->offset++;
+	}
+	return sym->name[0] ? 0 : -ENOENT;
 }
 
 /**
@@ -252,40 +463,91 @@ static bool symbolize_from_file(const char *path, uint64_t vaddr,
  * Static functions are found in every object that keeps its .symtab (the
  * main program, unless stripped), exported ones in every object.
  *
- * Context: any thread.  Never calls kslab's allocator.  Not from a signal
- * handler: it takes the dynamic loader's lock (dladdr1()), and opens and
- * maps a file.
+ * Context: as kslab_symbol_lookup().
  * Return: 0 when a name was written, -ENOENT when the "%p" text was,
  * -EINVAL when @len is 0 (nothing is written).
  */
 int kslab_symbolize(const void *addr, char *buf, size_t len)
 {
-	struct link_map *map = NULL;
-	const char *path;
-	uintptr_t start;
-	Dl_info info;
+	struct kslab_symbol sym;
+	int err;
 
 	if (!len)
 		return -EINVAL;
-	if (!dladdr1(addr, &info, (void **)&map, RTLD_DL_LINKMAP) || !map)
-		goto not_found;
+	err = kslab_symbol_lookup(addr, 0, &sym);
+	if (err)
+		snprintf(buf, len, "%p", addr);
+	else if (sym.offset)
+		snprintf(buf, len, "%s+0x%lx", sym.name,
+			 (unsigned long)sym.offset);
+	else
+		snprintf(buf, len, "%s", sym.name);
+	return err;
+}
 
-	if (info.dli_sname && info.dli_saddr == addr) {
-		format_name(buf, len, info.dli_sname, 0);
-		return 0;
-	}
-	path = map->l_name && map->l_name[0] ? map->l_name : "/proc/self/exe";
-	if ((uintptr_t)addr >= map->l_addr &&
-	    symbolize_from_file(path, (uintptr_t)addr - map->l_addr, buf, len))
-		return 0;
-	/* an object with no file to read, such as the vDSO */
-	start = (uintptr_t)info.dli_saddr;
-	if (info.dli_sname && start && (uintptr_t)addr >= start) {
-		format_name(buf, len, info.dli_sname, (uintptr_t)addr - start);
-		return 0;
-	}
+/* ---------------------------------------------------------- call trace */
 
-not_found:
-	snprintf(buf, len, "%p", addr);
-	return -ENOENT;
+/*
+ * One frame, kernel style:
+ *	 [<addr>] name+0xoff/0xsize (file:line)
+ * "/0xsize" only when the symbol table gives it, "(file:line)" only with
+ * line information; an address in no known function shows its object and
+ * file address instead ("libfoo.so+0x1234"), or nothing.
+ */
+static void print_frame(FILE *f, const void *addr)
+{
+	struct kslab_symbol sym;
+
+	kslab_symbol_lookup(addr, KSLAB_SYM_RETURN | KSLAB_SYM_SOURCE, &sym);
+	fprintf(f, " [<%0*lx>]", (int)(2 * sizeof(addr)),
+		(unsigned long)(uintptr_t)addr);
+	if (sym.name[0]) {
+		fprintf(f, " %s+0x%lx", sym.name, (unsigned long)sym.offset);
+		if (sym.size)
+			fprintf(f, "/0x%lx", (unsigned long)sym.size);
+	} else if (sym.module[0]) {
+		fprintf(f, " %s+0x%lx", sym.module,
+			(unsigned long)sym.module_offset);
+	}
+	if (sym.line)
+		fprintf(f, " (%s:%u)", sym.file, sym.line);
+	fputc('\n', f);
+}
+
+/**
+ * kslab_dump_stack() - print the call trace of the calling thread
+ * @skip: callers to leave out, beyond kslab_dump_stack() itself: 0 starts
+ *	the trace at the function that called kslab_dump_stack()
+ *
+ * Prints "Call trace:" and then one line per frame, innermost first, on
+ * stderr, which stays locked for the whole trace so that two threads'
+ * traces do not interleave; the 32 innermost frames at most, @skip ones
+ * included.  A function the compiler inlined, or
+ * left with a tail call, has no frame of its own and does not appear.
+ *
+ * Context: as kslab_symbol_lookup(); the first trace of a process also
+ * makes the C library load its unwinder (libgcc_s), with malloc().
+ */
+noinline __cold void kslab_dump_stack(unsigned int skip)
+{
+	void *caller = __builtin_return_address(0);
+	void *frames[2 + STACK_DEPTH];
+	int n, i, first;
+
+	n = backtrace(frames, ARRAY_SIZE(frames));
+	/*
+	 * The trace starts at our caller: frames[1], after this function's
+	 * own, unless a sanitizer's backtrace() added a frame of its own.
+	 */
+	for (first = 1; first < n && frames[first] != caller; first++)
+		;
+	if (first == n)
+		first = 1;
+	flockfile(stderr);
+	fputs("Call trace:\n", stderr);
+	for (i = first; i < n && i - first < STACK_DEPTH; i++) {
+		if ((unsigned int)(i - first) >= skip)
+			print_frame(stderr, frames[i]);
+	}
+	funlockfile(stderr);
 }

@@ -83,7 +83,6 @@
  * structures come from the C library, not from kslab, so the workqueue
  * depends on no allocator lock across fork().
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -103,6 +102,7 @@
 
 #include "lib/compiler.h"
 #include "lib/list.h"
+#include "lib/symbolize.h"
 #include "lib/workqueue.h"
 
 #pragma GCC visibility push(hidden)
@@ -922,25 +922,19 @@ static void worker_died(void *arg)
 {
 	struct worker *worker = arg;
 	struct workqueue_struct *wq = worker->wq;
-	char addr[2 + 2 * sizeof(void *) + 1];
-	const char *name = NULL;
-	Dl_info info;
+	/* this worker alone sets it: no lock needed to read it */
+	work_func_t fn = worker->current_func;
+	char name[KSLAB_SYM_NAME_LEN];
 
 	worker_rcu_unregister(worker);
+	/* named before taking the lock: symbolizing reads files, mallocs */
+	if (fn)
+		kslab_symbolize((const void *)(uintptr_t)fn, name, sizeof(name));
 	pthread_mutex_lock(&wq->lock);
-	if (worker->current_func) {
-		void *fn = (void *)(uintptr_t)worker->current_func;
-
-		if (dladdr(fn, &info))
-			name = info.dli_sname;
-		if (!name) {
-			snprintf(addr, sizeof(addr), "%p", fn);
-			name = addr;
-		}
+	if (fn)
 		fprintf(stderr,
 			"kslab: workqueue %s: work function %s() called pthread_exit(); worker replaced\n",
 			wq->name, name);
-	}
 	worker->current_work = NULL;
 	worker->current_func = NULL;
 	wake_waiters(wq);

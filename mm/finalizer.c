@@ -72,7 +72,6 @@
  * (the child's copy of the object was never finalized there) and the
  * workqueue starts a new worker on the next kick.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>

@@ -65,7 +65,6 @@
  * the highest bit above that, as the kernel does.
  */
 #include <errno.h>
-#include <execinfo.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -74,6 +73,7 @@
 #include <unistd.h>
 
 #include "lib/options.h"
+#include "lib/symbolize.h"
 #include "mm/slab.h"
 
 pthread_mutex_t slab_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -126,16 +126,6 @@ static void unmap_large(struct slab *slab);
 
 /* ------------------------------------------------------------- reports */
 
-static __cold void dump_stack(void)
-{
-	void *frames[16];
-	int n = backtrace(frames, 16);
-
-	fputs("Call trace:\n", stderr);
-	fflush(stderr);
-	backtrace_symbols_fd(frames + 1, n > 1 ? n - 1 : 0, STDERR_FILENO);
-}
-
 /**
  * slab_bug - report a broken invariant of a cache, kernel style
  * @name: the cache's name
@@ -154,8 +144,8 @@ void slab_bug(const char *name, const char *fmt, ...)
 	va_end(ap);
 	fputs("\n-----------------------------------------------------------------------------\n",
 	      stderr);
+	kslab_dump_stack(0);
 	funlockfile(stderr);
-	dump_stack();
 }
 
 /**
@@ -180,7 +170,7 @@ static noinline __cold void report_invalid_free(const char *caller,
 {
 	slab_warn("%s: invalid pointer %p: not an object kslab handed out; ignored",
 		  caller, p);
-	dump_stack();
+	kslab_dump_stack(0);
 }
 
 /**
@@ -193,7 +183,7 @@ void slab_report_bad_free(struct kmem_cache *s, const void *obj,
 			  const char *what)
 {
 	slab_warn("%s: %s of object %p; ignored", s->name, what, obj);
-	dump_stack();
+	kslab_dump_stack(0);
 }
 
 static __cold void report_cache_free_mismatch(struct kmem_cache *s,
@@ -206,7 +196,7 @@ static __cold void report_cache_free_mismatch(struct kmem_cache *s,
 	}
 	slab_warn("kmem_cache_free(%s): object %p belongs to different cache %s; ignored",
 		  s ? s->name : "(null)", obj, o->s->name);
-	dump_stack();
+	kslab_dump_stack(0);
 }
 
 /* -------------------------------------------------------------- caches */

@@ -1901,7 +1901,7 @@ TEST(finalizer_calling_pthread_exit_is_reported_and_the_queue_continues)
 	EXPECT_EQ(1, load_acquire(exited));
 	for (i = 0; i < 2; i++)
 		EXPECT_RAN_ONCE_ON(&behind[i], o[i]);
-	EXPECT_TEXT_CONTAINS(text, "called pthread_exit()");
+	EXPECT_TEXT_CONTAINS(text, "finalizer exiting_finalizer() called pthread_exit()");
 	stderr_capture_release(&cap);
 	s1 = fin_stats();
 	EXPECT_EQ(1, s1.worker_restarts - s0.worker_restarts);
@@ -2201,7 +2201,7 @@ TEST(watchdog_reports_a_finalizer_lockup_once_per_stall)
 		TH_LOG("stderr:\n%s", or_empty(run.err));
 	report = strstr(or_empty(run.err), "BUG: finalizer lockup");
 	ASSERT_NE(NULL, report);
-	EXPECT_TEXT_CONTAINS(report, "blocking_finalizer");
+	EXPECT_TEXT_CONTAINS(report, "BUG: finalizer lockup: blocking_finalizer() running for ");
 	EXPECT_TEXT_CONTAINS(report, "cache lockup_cache");
 	EXPECT_TEXT_CONTAINS(report, "2 queued behind it");
 	if (addr[0])

@@ -29,8 +29,9 @@ cache_files=(
 	scripts/const_structs.checkpatch
 )
 
-# g++ and clang's clang++ build the C++ selftest of the public headers.
-packages=(gcc g++ make pkg-config liburcu-dev linux-source-6.1 cppcheck clang)
+# g++ and clang's clang++ build the C++ selftest of the public headers;
+# libdw-dev: elfutils' libdw, which lib/symbolize.c names code addresses with
+packages=(gcc g++ make pkg-config liburcu-dev libdw-dev linux-source-6.1 cppcheck clang)
 bench_packages=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev golang-go)
 
 usage()
