@@ -38,7 +38,8 @@
  *   gp_mutex          kfree_rcu.c   held across every grace period kslab
  *                                   waits for
  *   reclaim_mutex     kfree_rcu.c   one RCU collection being freed
- *   fin_lock          finalizer.c   the finalizer FIFO, waiters, watchdog
+ *   fin_lock          finalizer_queue.c  the finalizer FIFO, waiters,
+ *                                   the watchdog's sleep
  *   cleanup_lock      finalizer.c   cleanup lists and the handle hash
  *   slab_mutex        slab_common.c the cache list and ids, thread tables,
  *                                   cache destruction
@@ -126,9 +127,12 @@ static const struct fork_step fork_steps[] = {
 	/* gp_mutex, reclaim_mutex */
 	{ rcu_atfork_prepare_outer, rcu_atfork_parent_outer,
 	  rcu_atfork_child_outer },
-	/* fin_lock, cleanup_lock */
+	/* fin_lock */
 	{ finalizer_atfork_prepare, finalizer_atfork_parent,
 	  finalizer_atfork_child },
+	/* cleanup_lock */
+	{ fin_objects_fork_prepare, fin_objects_fork_parent,
+	  fin_objects_fork_child },
 	/* slab_mutex, every cache->lock */
 	{ slab_fork_prepare, slab_fork_parent, slab_fork_child },
 	/* rcu_lock */

@@ -603,6 +603,9 @@ void finalizer_exit(void);
 void finalizer_atfork_prepare(void);
 void finalizer_atfork_parent(void);
 void finalizer_atfork_child(void);
+void fin_objects_fork_prepare(void);
+void fin_objects_fork_parent(void);
+void fin_objects_fork_child(void);
 bool finalizer_cache_destroy(struct kmem_cache *s);
 
 /* mm/kfree_rcu.c */

@@ -22,6 +22,17 @@
 #define __kmem_cache_shutdown	__kslab_kmem_cache_shutdown
 #define __slab_alloc	__kslab_slab_alloc
 #define __slab_free	__kslab_slab_free
+#define fin_dying_objects	__kslab_fin_dying_objects
+#define fin_lock	__kslab_fin_lock
+#define fin_objects_fork_child	__kslab_fin_objects_fork_child
+#define fin_objects_fork_parent	__kslab_fin_objects_fork_parent
+#define fin_objects_fork_prepare	__kslab_fin_objects_fork_prepare
+#define fin_queue_collection	__kslab_fin_queue_collection
+#define fin_ready	__kslab_fin_ready
+#define fin_ref_finalizer	__kslab_fin_ref_finalizer
+#define fin_slot_reset	__kslab_fin_slot_reset
+#define fin_stats	__kslab_fin_stats
+#define fin_take_cleanups	__kslab_fin_take_cleanups
 #define finalizer_atfork_child	__kslab_finalizer_atfork_child
 #define finalizer_atfork_parent	__kslab_finalizer_atfork_parent
 #define finalizer_atfork_prepare	__kslab_finalizer_atfork_prepare
