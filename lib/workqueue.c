@@ -1555,8 +1555,6 @@ static void wq_atfork_child_wq(struct workqueue_struct *wq)
 		w->current_work = NULL;
 		w->current_func = NULL;
 	}
-	/* work queued before the fork runs in the child as well */
-	kick_if_stalled(wq);
 }
 
 void kslab_wq_fork_child(void)
@@ -1573,11 +1571,32 @@ void kslab_wq_fork_child(void)
 		wq_atfork_child_wq(wq);
 		pthread_mutex_unlock(&wq->lock);
 	}
-	/* armed delayed works fire in the child too */
-	if (timer_head)
-		start_timer();
 	pthread_mutex_unlock(&timer_lock);
 	pthread_mutex_unlock(&wq_list_lock);
+}
+
+/**
+ * kslab_wq_fork_child_restart - start the child's workers and timer
+ *
+ * The second half of the fork child's work, run by mm/lifecycle.c once
+ * every part of kslab has read what the parent's threads left in their
+ * TLS: the C library gives a new thread the stack, and so the TLS, of a
+ * thread the child lacks, so no thread may start before that.  Work queued
+ * before the fork then runs in the child as well, and armed delayed works
+ * fire.
+ */
+void kslab_wq_fork_child_restart(void)
+{
+	struct workqueue_struct *wq;
+
+	pthread_mutex_lock(&wq_list_lock);
+	list_for_each_entry(wq, &all_workqueues, node) {
+		pthread_mutex_lock(&wq->lock);
+		kick_if_stalled(wq);
+		pthread_mutex_unlock(&wq->lock);
+	}
+	pthread_mutex_unlock(&wq_list_lock);
+	kick_timer();
 }
 
 /*

@@ -22,6 +22,7 @@ void kslab_init(void);
 void kslab_wq_fork_prepare(void);
 void kslab_wq_fork_parent(void);
 void kslab_wq_fork_child(void);
+void kslab_wq_fork_child_restart(void);
 
 void kslab_wq_set_rcu_flavor(const struct rcu_flavor_struct *flavor);
 bool kslab_wq_worker_reports_qs(void);

@@ -917,12 +917,20 @@ void rcu_atfork_child_inner(void)
 		in_flight_overflow = NULL;
 	}
 	list_splice_init(&in_flight_slabs, &rcu_slabs);
+	/*
+	 * No thread starts in the child for what the parent left: a child
+	 * that only calls exec() never gets one.  The reclaim work armed in
+	 * the parent is disarmed (nothing runs it here: the workqueue's
+	 * locks are free again and its workers forgotten, so this does not
+	 * wait), and the next RCU free or barrier queues it.
+	 */
+	if (rcu_wq)
+		cancel_delayed_work_sync(&rcu_reclaim_work);
 	WRITE_ONCE(reclaimer_started, false);
 	reclaimer_idle = false;
 	/* waiters in the parent's threads do not exist here */
 	WRITE_ONCE(reclaimer_asleep, false);
 	init_work_cond();
-	/* the next RCU free or barrier starts a reclaim thread here */
 	pthread_mutex_unlock(&rcu_lock);
 }
 

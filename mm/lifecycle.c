@@ -30,6 +30,9 @@
  * steps may still free memory into them.  A fork() child has only the
  * forking thread: once every lock is released, kslab_reap_threads() hands
  * each other thread's struct to each part's reaper, in the same order.
+ * Only then does the workqueue start the child's workers and timer
+ * (kslab_wq_fork_child_restart()): the C library gives a new thread the
+ * stack, and with it the TLS, of a thread the child lacks.
  *
  * Locks, and the order they nest in.  This is the one list; every other
  * file and document points here.  A lock is only ever taken while holding
@@ -171,6 +174,8 @@ static void kslab_fork_child(void)
 	while (i-- > 0)
 		fork_steps[i].child();
 	kslab_reap_threads();
+	/* only now may threads start: they get the dead threads' stacks */
+	kslab_wq_fork_child_restart();
 }
 
 /* ------------------------------------------------------------- threads */
