@@ -995,6 +995,80 @@ TEST(child_of_fork_runs_delayed_work_armed_before_the_fork)
 }
 
 /*
+ * A thread that has kslab state (magazines of a cache) is alive at the
+ * fork, and a delayed work is armed, so the child starts the workqueue's
+ * timer thread.  The C library gives that new thread the stack of a thread
+ * the child lacks, and with it the TLS where kslab kept that thread's
+ * state: the child must have given that state back before any thread
+ * starts, or it reads it wiped.
+ */
+struct holder {
+	struct kmem_cache *s;
+	void *objs[64];
+	int ready;
+	int stop;
+};
+
+static void *hold_magazines(void *arg)
+{
+	struct holder *h = arg;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(h->objs); i++)
+		h->objs[i] = kmem_cache_alloc(h->s, GFP_KERNEL);
+	/* half of them back into this thread's magazine */
+	for (i = 0; i < ARRAY_SIZE(h->objs) / 2; i++)
+		kmem_cache_free(h->s, h->objs[i]);
+	__atomic_store_n(&h->ready, 1, __ATOMIC_RELEASE);
+	wait_flag(&h->stop, 1);
+	for (; i < ARRAY_SIZE(h->objs); i++)
+		kmem_cache_free(h->s, h->objs[i]);
+	return NULL;
+}
+
+static int child_after_holder_fork(struct holder *h, struct timed_work *t)
+{
+	unsigned int i;
+
+	/* the timer thread started: the delayed work fires here too */
+	if (!wait_flag(&t->runs, 1))
+		return 1;
+	/* the dead holder's magazine came back to the cache */
+	for (i = ARRAY_SIZE(h->objs) / 2; i < ARRAY_SIZE(h->objs); i++)
+		kmem_cache_free(h->s, h->objs[i]);
+	kmem_cache_destroy(h->s);
+	return 0;
+}
+
+TEST(child_of_fork_gives_back_dead_threads_state_before_starting_threads)
+{
+	struct holder h = { .s = kmem_cache_create("wq-fork-holder", 64, 0, 0,
+						   NULL) };
+	struct timed_work t = { 0 };
+	pthread_t tid;
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, h.s);
+	ASSERT_EQ(0, pthread_create(&tid, NULL, hold_magazines, &h));
+	ASSERT_TRUE(wait_flag(&h.ready, 1));
+	INIT_DELAYED_WORK(&t.dwork, timed_fn);
+	ASSERT_TRUE(queue_delayed_work(system_wq, &t.dwork, msecs_to_jiffies(50)));
+	fflush(stderr);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0)
+		_exit(child_after_holder_fork(&h, &t));
+	ASSERT_EQ(0, wait_child(pid, TIMEOUT_MS, &status));
+	EXPECT_TRUE(child_exited_cleanly(status))
+		TH_LOG("child status %#x", status);
+	cancel_delayed_work_sync(&t.dwork);
+	__atomic_store_n(&h.stop, 1, __ATOMIC_RELEASE);
+	ASSERT_EQ(0, pthread_join(tid, NULL));
+	kmem_cache_destroy(h.s);
+}
+
+/*
  * A work queued behind a running one when the process forks: the running
  * one does not exist in the child, the queued one runs there without any
  * further call (the child handler starts a worker for it).
