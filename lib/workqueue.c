@@ -50,6 +50,11 @@
  * served by one timer thread for all workqueues; an expired work is
  * pushed onto its workqueue like any other.
  *
+ * Lockups: one watchdog for every workqueue, itself delayed work on
+ * "kslab-wq-wd", armed while any work runs; it reports a work that has
+ * not moved for KSLAB_WQ_WATCHDOG_MS (or the workqueue's own threshold
+ * and report: kslab_wq_set_reports()).  See wd_fn().
+ *
  * A work function that calls pthread_exit() ends its worker thread: a
  * thread-specific-data destructor (nothing to set up per work, unlike
  * pthread_cleanup_push()) finishes the work as if it had returned, says
@@ -102,7 +107,9 @@
 
 #include "lib/compiler.h"
 #include "lib/list.h"
+#include "lib/options.h"
 #include "lib/symbolize.h"
+#include "lib/time.h"
 #include "lib/workqueue.h"
 
 #pragma GCC visibility push(hidden)
@@ -144,6 +151,12 @@ struct worker {
 	void *stack;				/* L; see map_worker_stack() */
 	pthread_t reap;				/* S, then T: see reap_predecessor() */
 	void *reap_stack;			/* S, then T: NULL when none */
+	unsigned long touched;			/* T: kslab_wq_touch_counter() */
+	/* W: the watchdog's last look at this worker */
+	struct work_struct *wd_work;
+	unsigned long wd_seq, wd_touched;
+	uint64_t wd_since_ns;			/* since then, nothing moved */
+	bool wd_reported;			/* this stall was reported */
 };
 
 /*
@@ -201,6 +214,8 @@ struct workqueue_struct {
 	struct worker *idle_workers;
 	struct worker *workers;			/* max_active slots */
 	struct list_head node;			/* all_workqueues, wq_list_lock */
+	/* set once, before the first work: kslab_wq_set_reports() */
+	const struct kslab_wq_reports *reports;
 	char name[WQ_NAME_LEN];
 };
 
@@ -250,23 +265,6 @@ static void futex_wake(int *uaddr)
 	syscall(SYS_futex, uaddr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void init_cond_monotonic(pthread_cond_t *cond)
-{
-	pthread_condattr_t attr;
-
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(cond, &attr);
-	pthread_condattr_destroy(&attr);
-}
 
 /**
  * __init_work() - prepare a work item; what INIT_WORK() expands to
@@ -799,6 +797,197 @@ void kslab_wq_worker_qs(void)
 }
 
 /* Run @work; called and returns with wq->lock held. */
+/* ---- the lockup watchdog ------------------------------------------------ */
+
+/*
+ * One watchdog for every workqueue, kslab's own included: delayed work on
+ * its own ordered workqueue ("kslab-wq-wd"), armed while some work runs.
+ * Each tick it looks at every busy worker: a worker whose work item
+ * (work, batch number and the work's own kslab_wq_touch_counter()) has
+ * not moved for the workqueue's threshold is reported, once per stall,
+ * naming the work function, or through the workqueue's own report
+ * (kslab_wq_set_reports()).  Workers pay one load per item; nothing runs
+ * while every workqueue is idle.
+ */
+#define WQ_WD_TICK_MS		250
+#define WQ_WD_MAX_REPORTS	8
+
+static struct workqueue_struct *wd_wq;
+static struct delayed_work wd_dwork;
+static int wd_armed;			/* the watchdog work is queued or runs */
+static unsigned long wd_first_tick_ms;	/* the shortest tick any queue asks */
+static pthread_once_t wd_once = PTHREAD_ONCE_INIT;
+
+static void wd_fn(struct work_struct *work);
+static unsigned long wd_tick_ms(unsigned long threshold_ms);
+
+static void wd_init(void)
+{
+	unsigned long tick = wd_tick_ms(kslab_option(OPT_WQ_WATCHDOG_MS));
+
+	if (!wd_first_tick_ms || tick < wd_first_tick_ms)
+		WRITE_ONCE(wd_first_tick_ms, tick);
+	INIT_DELAYED_WORK(&wd_dwork, wd_fn);
+	wd_wq = alloc_ordered_workqueue("kslab-wq-wd", 0);
+}
+
+static unsigned long wd_threshold_ms(const struct workqueue_struct *wq)
+{
+	if (wq->reports && wq->reports->watchdog_ms)
+		return wq->reports->watchdog_ms;
+	return (unsigned long)kslab_option(OPT_WQ_WATCHDOG_MS);
+}
+
+static unsigned long wd_tick_ms(unsigned long threshold_ms)
+{
+	unsigned long tick = threshold_ms / 4;
+
+	if (tick > WQ_WD_TICK_MS)
+		tick = WQ_WD_TICK_MS;
+	return tick ? tick : 1;
+}
+
+/* From a worker about to run a work while the watchdog is idle. */
+static noinline void wd_arm(void)
+{
+	if (__atomic_exchange_n(&wd_armed, 1, __ATOMIC_SEQ_CST))
+		return;
+	pthread_once(&wd_once, wd_init);
+	if (wd_wq)
+		queue_delayed_work(wd_wq, &wd_dwork,
+				   msecs_to_jiffies(READ_ONCE(wd_first_tick_ms)));
+}
+
+struct wd_stall {
+	struct workqueue_struct *wq;
+	work_func_t fn;
+	unsigned long ms;
+};
+
+/*
+ * Look at @wq's workers; note the stalls to report in @st (up to @max).
+ * Context: wq_list_lock held; takes wq->lock, which orders the look
+ * against a worker starting a work (process_one_work()).
+ * Return: whether a worker of @wq runs a work.
+ */
+static bool wd_look(struct workqueue_struct *wq, uint64_t now,
+		    struct wd_stall *st, unsigned int *n, unsigned int max)
+{
+	uint64_t threshold_ns = wd_threshold_ms(wq) * NSEC_PER_MSEC;
+	bool busy = false;
+	int i;
+
+	pthread_mutex_lock(&wq->lock);
+	for (i = 0; i < wq->max_active; i++) {
+		struct worker *w = &wq->workers[i];
+		unsigned long touched = READ_ONCE(w->touched);
+
+		if (!w->current_work || w == current_worker)
+			continue;
+		busy = true;
+		if (w->current_work != w->wd_work ||
+		    w->current_seq != w->wd_seq || touched != w->wd_touched) {
+			w->wd_work = w->current_work;
+			w->wd_seq = w->current_seq;
+			w->wd_touched = touched;
+			w->wd_since_ns = now;
+			w->wd_reported = false;
+			continue;
+		}
+		if (w->wd_reported || now - w->wd_since_ns < threshold_ns ||
+		    *n == max)
+			continue;
+		w->wd_reported = true;
+		st[*n].wq = wq;
+		st[*n].fn = w->current_func;
+		st[*n].ms = (unsigned long)((now - w->wd_since_ns) / NSEC_PER_MSEC);
+		(*n)++;
+	}
+	pthread_mutex_unlock(&wq->lock);
+	return busy;
+}
+
+static void wd_report(const struct wd_stall *st)
+{
+	char name[KSLAB_SYM_NAME_LEN];
+
+	if (st->wq->reports && st->wq->reports->lockup) {
+		st->wq->reports->lockup(st->ms);
+		return;
+	}
+	kslab_symbolize((const void *)(uintptr_t)st->fn, name, sizeof(name));
+	fprintf(stderr,
+		"kslab: BUG: workqueue lockup: %s: work function %s() running for %lu ms\n",
+		st->wq->name, name, st->ms);
+}
+
+/* The watchdog's tick; re-arms itself while some work runs. */
+static void wd_fn(struct work_struct *work)
+{
+	struct wd_stall st[WQ_WD_MAX_REPORTS];
+	unsigned long tick = wd_tick_ms(kslab_option(OPT_WQ_WATCHDOG_MS));
+	uint64_t now = kslab_now_ns();
+	struct workqueue_struct *wq;
+	unsigned int n = 0, i;
+	bool busy = false;
+
+	(void)work;
+	/* a worker that starts a work after our look at it arms us again */
+	__atomic_store_n(&wd_armed, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&wq_list_lock);
+	list_for_each_entry(wq, &all_workqueues, node) {
+		unsigned long t = wd_tick_ms(wd_threshold_ms(wq));
+
+		busy |= wd_look(wq, now, st, &n, ARRAY_SIZE(st));
+		if (t < tick)
+			tick = t;
+	}
+	pthread_mutex_unlock(&wq_list_lock);
+	/* symbolizing reads files: no lock held */
+	for (i = 0; i < n; i++)
+		wd_report(&st[i]);
+	if (busy && !__atomic_exchange_n(&wd_armed, 1, __ATOMIC_SEQ_CST))
+		queue_delayed_work(wd_wq, &wd_dwork, msecs_to_jiffies(tick));
+}
+
+/**
+ * kslab_wq_set_reports - how a workqueue's lockups and exits are reported
+ * @wq: the workqueue, before its first work
+ * @reports: lives as long as @wq
+ *
+ * For a workqueue whose one work runs many items of its own (the
+ * finalizer queue): its own watchdog threshold and lockup report, and the
+ * name of what a work function that calls pthread_exit() was running.
+ */
+void kslab_wq_set_reports(struct workqueue_struct *wq,
+			  const struct kslab_wq_reports *reports)
+{
+	unsigned long tick = wd_tick_ms(reports->watchdog_ms ?
+					reports->watchdog_ms :
+					(unsigned long)kslab_option(OPT_WQ_WATCHDOG_MS));
+
+	pthread_mutex_lock(&wq->lock);
+	wq->reports = reports;
+	pthread_mutex_unlock(&wq->lock);
+	pthread_mutex_lock(&wq_list_lock);
+	if (!wd_first_tick_ms || tick < wd_first_tick_ms)
+		WRITE_ONCE(wd_first_tick_ms, tick);
+	pthread_mutex_unlock(&wq_list_lock);
+}
+
+/**
+ * kslab_wq_touch_counter - the calling worker's progress counter
+ *
+ * A work function that runs many items of its own bumps it after each,
+ * so that the watchdog times each item, not the whole work.  Owned by the
+ * worker: bump it with WRITE_ONCE(), no atomic needed.
+ * Return: the counter, or NULL outside a work function.
+ */
+unsigned long *kslab_wq_touch_counter(void)
+{
+	return current_worker ? &current_worker->touched : NULL;
+}
+
 static void process_one_work(struct worker *worker, struct work_struct *work)
 {
 	struct workqueue_struct *wq = worker->wq;
@@ -813,6 +1002,9 @@ static void process_one_work(struct worker *worker, struct work_struct *work)
 
 	if (unlikely(worker->rcu_check))
 		worker_rcu_busy(worker);
+	/* ordered by wq->lock against the watchdog's look: see wd_look() */
+	if (unlikely(!__atomic_load_n(&wd_armed, __ATOMIC_RELAXED)))
+		wd_arm();
 	func(work);
 
 	pthread_mutex_lock(&wq->lock);
@@ -923,18 +1115,24 @@ static void worker_died(void *arg)
 	struct worker *worker = arg;
 	struct workqueue_struct *wq = worker->wq;
 	/* this worker alone sets it: no lock needed to read it */
-	work_func_t fn = worker->current_func;
+	const void *fn = (const void *)(uintptr_t)worker->current_func;
+	const char *what = "work function";
 	char name[KSLAB_SYM_NAME_LEN];
 
 	worker_rcu_unregister(worker);
+	/* a work that runs items of its own names the item that exited */
+	if (fn && wq->reports && wq->reports->running) {
+		fn = wq->reports->running();
+		what = wq->reports->what;
+	}
 	/* named before taking the lock: symbolizing reads files, mallocs */
 	if (fn)
-		kslab_symbolize((const void *)(uintptr_t)fn, name, sizeof(name));
+		kslab_symbolize(fn, name, sizeof(name));
 	pthread_mutex_lock(&wq->lock);
 	if (fn)
 		fprintf(stderr,
-			"kslab: workqueue %s: work function %s() called pthread_exit(); worker replaced\n",
-			wq->name, name);
+			"kslab: workqueue %s: %s %s() called pthread_exit(); worker replaced\n",
+			wq->name, what, name);
 	worker->current_work = NULL;
 	worker->current_func = NULL;
 	wake_waiters(wq);
@@ -1035,16 +1233,14 @@ static void *timer_thread(void *arg)
 	pthread_mutex_lock(&timer_lock);
 	for (;;) {
 		struct delayed_work *dwork = timer_head;
-		struct timespec ts;
 
 		if (!dwork) {
 			pthread_cond_wait(&timer_cond, &timer_lock);
 			continue;
 		}
-		if (dwork->__expires_ns > now_ns()) {
-			ts.tv_sec = (time_t)(dwork->__expires_ns / 1000000000ull);
-			ts.tv_nsec = (long)(dwork->__expires_ns % 1000000000ull);
-			pthread_cond_timedwait(&timer_cond, &timer_lock, &ts);
+		if (dwork->__expires_ns > kslab_now_ns()) {
+			kslab_cond_wait_until(&timer_cond, &timer_lock,
+					      dwork->__expires_ns);
 			continue;
 		}
 		timer_fire(dwork);
@@ -1083,7 +1279,7 @@ static void timer_add(struct workqueue_struct *wq, struct delayed_work *dwork,
 	struct delayed_work **pp;
 
 	WRITE_ONCE(dwork->work.__wq, wq);
-	dwork->__expires_ns = now_ns() + (uint64_t)delay * (1000000000ull / HZ);
+	dwork->__expires_ns = kslab_now_ns() + (uint64_t)delay * (1000000000ull / HZ);
 	dwork->__on_timer = true;
 	timer_count(wq, 1);
 	for (pp = &timer_head; *pp; pp = &(*pp)->__timer_next)
@@ -1563,7 +1759,7 @@ void kslab_wq_fork_child(void)
 	struct delayed_work *dwork;
 
 	WRITE_ONCE(work_gen, work_gen + WORK_GEN_STEP);
-	init_cond_monotonic(&timer_cond);
+	kslab_cond_init_monotonic(&timer_cond);
 	timer_started = false;
 	for (dwork = timer_head; dwork; dwork = dwork->__timer_next)
 		restamp_pending(&dwork->work);
@@ -1589,6 +1785,11 @@ void kslab_wq_fork_child_restart(void)
 {
 	struct workqueue_struct *wq;
 
+	/* nothing runs here yet: the watchdog re-arms with the first work */
+	if (wd_wq) {
+		cancel_delayed_work_sync(&wd_dwork);
+		__atomic_store_n(&wd_armed, 0, __ATOMIC_RELAXED);
+	}
 	pthread_mutex_lock(&wq_list_lock);
 	list_for_each_entry(wq, &all_workqueues, node) {
 		pthread_mutex_lock(&wq->lock);
@@ -1605,7 +1806,7 @@ void kslab_wq_fork_child_restart(void)
  */
 static __attribute__((__constructor__(110))) void workqueue_init(void)
 {
-	init_cond_monotonic(&timer_cond);
+	kslab_cond_init_monotonic(&timer_cond);
 	if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
 		idle_spins = WQ_IDLE_SPINS;
 	pthread_once(&worker_once, worker_init_once);

@@ -24,6 +24,24 @@ void kslab_wq_fork_parent(void);
 void kslab_wq_fork_child(void);
 void kslab_wq_fork_child_restart(void);
 
+struct workqueue_struct;
+
+/*
+ * kslab_wq_set_reports(): for a workqueue whose one work runs many items
+ * of its own (the finalizer queue), how its lockups and a pthread_exit()
+ * inside it are reported.
+ */
+struct kslab_wq_reports {
+	unsigned long watchdog_ms;	/* 0: KSLAB_WQ_WATCHDOG_MS */
+	void (*lockup)(unsigned long ms);	/* NULL: the default report */
+	const char *what;		/* what running() returns: "finalizer" */
+	const void *(*running)(void);	/* the function that ran, or NULL */
+};
+
+void kslab_wq_set_reports(struct workqueue_struct *wq,
+			  const struct kslab_wq_reports *reports);
+unsigned long *kslab_wq_touch_counter(void);
+
 void kslab_wq_set_rcu_flavor(const struct rcu_flavor_struct *flavor);
 bool kslab_wq_worker_reports_qs(void);
 void kslab_wq_worker_qs(void);

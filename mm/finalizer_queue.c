@@ -17,20 +17,22 @@
  * only when fin_done passes fin_wake_at, the smallest target a waiter asked
  * for, so a long drain costs one wake-up, not one per object.
  *
- * Watchdog: a thread ("kslab-fin-wd") samples the running finalizer while
- * anything is pending and reports a finalizer running longer than
- * KSLAB_FINALIZER_WATCHDOG_MS, once per stall; it also warns once when the
- * queue keeps growing.  The worker stamps each finalizer's start with the
- * cycle counter (a clock_gettime() per object would cost more than the
- * finalizers we measure).
+ * Watchdog: the workqueues' lockup watchdog (lib/workqueue.c) watches the
+ * drain work with KSLAB_FINALIZER_WATCHDOG_MS and report_lockup(): the
+ * drain touches its worker's progress counter after each object, so each
+ * finalizer is timed alone and a stall is reported once.  The worker stamps
+ * each finalizer's start with the cycle counter for the report and the
+ * statistics (a clock_gettime() per object would cost more than the
+ * finalizers we measure).  A queue that keeps growing is warned about once
+ * (check_growth()).
  *
  * A finalizer that calls pthread_exit() kills the worker thread: a cleanup
  * handler around the drain loop finishes that object (its cleanups run,
  * its memory is freed), puts the rest of the chunk back at the head of the
  * FIFO and re-queues the drain work, which the workqueue runs on a new
- * worker.
+ * worker; the workqueue's one pthread_exit() report names the finalizer.
  *
- * Locks: fin_lock (the FIFO, the waiters, the watchdog's sleep); its place
+ * Locks: fin_lock (the FIFO, the waiters); its place
  * in the global order is in the list at the top of mm/lifecycle.c.  In a
  * fork() child a finalizer that was running goes back to the head of the
  * FIFO (the child's copy of the object was never finalized there) and the
@@ -53,11 +55,9 @@
 /* the queue length from which steady growth is worth a warning */
 #define FIN_BACKLOG_WARN	65536UL
 #define FIN_GROWTH_SAMPLES	4
-#define FIN_WATCHDOG_TICK_MS	250
 
 pthread_mutex_t fin_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fin_done_cond = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t fin_wd_cond = PTHREAD_COND_INITIALIZER;
 static struct kslab_ptr_fifo fifo;		/* under fin_lock */
 static unsigned long fin_queued;		/* under fin_lock */
 /* written by the worker: a cache line of their own */
@@ -76,8 +76,8 @@ static uint64_t running_since;			/* cycle counter */
 
 static struct workqueue_struct *fin_wq;
 static struct work_struct fin_work;
-static bool watchdog_started;
-static bool watchdog_asleep;
+/* the finalizer that called pthread_exit(), for the workqueue's report */
+static kmem_finalizer_t exited_fn;
 static __thread bool on_finalizer_thread;
 
 struct kmem_finalizer_stats fin_stats;	/* counters: see the header */
@@ -240,28 +240,21 @@ static void requeue_chunk_tail(struct kslab_ptr_batch *c, unsigned long from)
 	pthread_mutex_unlock(&fin_lock);
 }
 
-static void symbol_name(const void *fn, char *buf, size_t len)
-{
-	kslab_symbolize(fn, buf, len);
-}
-
 /*
  * pthread_exit() inside a finalizer: the worker thread is going away.
  * Finish that object, give back the rest of the chunk and re-queue the
- * drain, which the workqueue runs on a new worker.
+ * drain, which the workqueue runs on a new worker; the workqueue's one
+ * pthread_exit() report names the finalizer.
  */
 static void finalizer_worker_exited(void *unused)
 {
 	struct kslab_ptr_batch *c = worker_chunk;
 	void *obj = running_obj;
-	char name[128];
 	struct fin_ref r;
 
 	(void)unused;
-	symbol_name((const void *)running_fn, name, sizeof(name));
-	fprintf(stderr,
-		"kslab: finalizer %s() called pthread_exit() on object %p; a new kslab-finalizer worker takes over the queue\n",
-		name, obj);
+	/* the workqueue reports it, naming this finalizer: running_finalizer() */
+	WRITE_ONCE(exited_fn, running_fn);
 	WRITE_ONCE(fin_stats.worker_restarts, fin_stats.worker_restarts + 1);
 	WRITE_ONCE(fin_stats.finalizers_executed,
 		   fin_stats.finalizers_executed + 1);
@@ -292,6 +285,8 @@ static void finalizer_drain(struct work_struct *work)
 {
 	/* urcu-qsbr: a quiescent state between two finalizers */
 	bool report_qs = kslab_wq_worker_reports_qs();
+	/* the watchdog times each finalizer, not the whole drain */
+	unsigned long *touch = kslab_wq_touch_counter();
 	static __thread bool named;
 	struct kslab_ptr_batch *c;
 
@@ -314,6 +309,7 @@ static void finalizer_drain(struct work_struct *work)
 		for (i = 0; i < c->nr; i++) {
 			WRITE_ONCE(worker_index, i);
 			finalize_object(c->objs[i]);
+			WRITE_ONCE(*touch, *touch + 1);
 			if (unlikely(report_qs))
 				kslab_wq_worker_qs();
 		}
@@ -329,115 +325,72 @@ static void finalizer_drain(struct work_struct *work)
 
 /* ------------------------------------------------------------ watchdog */
 
-static void report_lockup(kmem_finalizer_t fn, void *obj, uint64_t ms,
-			  unsigned long behind)
+/*
+ * The workqueue's lockup watchdog watches the drain work; the drain
+ * touches the worker's progress counter after each object, so each
+ * finalizer (with its cleanups) is timed alone against
+ * KSLAB_FINALIZER_WATCHDOG_MS, and a stall is reported here, once.
+ */
+static void report_lockup(unsigned long wq_ms)
 {
-	struct slab *slab = virt_to_slab(obj);
+	kmem_finalizer_t fn = READ_ONCE(running_fn);
+	void *obj = READ_ONCE(running_obj);
+	struct slab *slab = obj ? virt_to_slab(obj) : NULL;
 	const char *cache = "kmalloc-large";
-	char name[128] = "(a cleanup of the object)";
+	char name[KSLAB_SYM_NAME_LEN] = "(a cleanup of the object)";
+	/* pairs with the release in finalize_object() */
+	unsigned long started = smp_load_acquire(&fin_started);
+	uint64_t ms = cycles_since_ms(READ_ONCE(running_since));
 
+	if (ms < wq_ms)
+		ms = wq_ms;
 	if (slab && slab_cache(slab))
 		cache = slab_cache(slab)->name;
 	if (fn)
-		symbol_name((const void *)fn, name, sizeof(name));
+		kslab_symbolize((const void *)fn, name, sizeof(name));
 	fprintf(stderr,
 		"kslab: BUG: finalizer lockup: %s() running for %llu ms on object %p (cache %s), %lu queued behind it\n",
-		name, (unsigned long long)ms, obj, cache, behind);
+		name, (unsigned long long)ms, obj, cache,
+		READ_ONCE(fin_queued) - started);
 	fprintf(stderr,
 		"kslab: a finalizer holds up every finalizer behind it; hand long work to queue_work(system_unbound_wq, ...)\n");
 	WRITE_ONCE(fin_stats.lockups, fin_stats.lockups + 1);
 }
 
-struct growth {
-	unsigned long last_len;
-	unsigned int rising;
-	bool warned;
+/* What ran when the drain's worker called pthread_exit(): the finalizer. */
+static const void *running_finalizer(void)
+{
+	return (const void *)exited_fn;
+}
+
+static struct kslab_wq_reports fin_reports = {
+	.lockup = report_lockup,
+	.what = "finalizer",
+	.running = running_finalizer,
 };
 
-static void check_growth(struct growth *g, unsigned long len)
+/*
+ * Warn once when the queue keeps growing: FIN_GROWTH_SAMPLES collections
+ * in a row that leave it longer than before, beyond FIN_BACKLOG_WARN.
+ * Context: fin_lock held.
+ */
+static void check_growth(unsigned long len)
 {
-	if (len >= FIN_BACKLOG_WARN && len > g->last_len)
-		g->rising++;
+	static unsigned long last_len;
+	static unsigned int rising;
+	static bool warned;
+
+	if (len >= FIN_BACKLOG_WARN && len > last_len)
+		rising++;
 	else
-		g->rising = 0;
-	g->last_len = len;
-	if (g->rising < FIN_GROWTH_SAMPLES || g->warned)
+		rising = 0;
+	last_len = len;
+	if (rising < FIN_GROWTH_SAMPLES || warned)
 		return;
-	g->warned = true;
+	warned = true;
 	fprintf(stderr,
-		"kslab: WARNING: finalizers are queued faster than they run: %lu queued and rising for %u samples; objects with finalizers wait in memory until theirs has run\n",
-		len, g->rising);
-}
-
-/* Context: fin_lock held. */
-static bool nothing_pending(void)
-{
-	return fin_queued == READ_ONCE(fin_done) && !fin_dying_objects();
-}
-
-static void *finalizer_watchdog(void *unused)
-{
-	unsigned long reported = 0;
-	struct growth growth = { 0 };
-	uint64_t tick_ms;
-
-	(void)unused;
-	pthread_setname_np(pthread_self(), "kslab-fin-wd");
-	tick_ms = watchdog_ms / 4 ? watchdog_ms / 4 : 1;
-	if (tick_ms > FIN_WATCHDOG_TICK_MS)
-		tick_ms = FIN_WATCHDOG_TICK_MS;
-	pthread_mutex_lock(&fin_lock);
-	for (;;) {
-		unsigned long started, done;
-		kmem_finalizer_t fn;
-		void *obj;
-		uint64_t ms;
-
-		if (nothing_pending()) {
-			watchdog_asleep = true;
-			pthread_cond_wait(&fin_wd_cond, &fin_lock);
-			watchdog_asleep = false;
-			continue;
-		}
-		kslab_cond_wait_until(&fin_wd_cond, &fin_lock,
-				      kslab_now_ns() + tick_ms * NSEC_PER_MSEC);
-		/* pairs with the release in finalize_object() */
-		started = smp_load_acquire(&fin_started);
-		done = READ_ONCE(fin_done);
-		check_growth(&growth, fin_queued - started);
-		if (started == done || started == reported)
-			continue;
-		fn = READ_ONCE(running_fn);
-		obj = READ_ONCE(running_obj);
-		ms = cycles_since_ms(READ_ONCE(running_since));
-		if (ms < watchdog_ms)
-			continue;
-		/*
-		 * All three belong to finalizer number started if it still
-		 * runs; the acquire pairs with the release in finalize_object().
-		 */
-		if (smp_load_acquire(&fin_started) != started ||
-		    READ_ONCE(fin_done) != done)
-			continue;
-		reported = started;
-		report_lockup(fn, obj, ms, fin_queued - started);
-	}
-	return NULL;
-}
-
-/* Context: fin_lock held. */
-static void start_watchdog(void)
-{
-	pthread_attr_t attr;
-	pthread_t thread;
-
-	if (watchdog_started)
-		return;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	watchdog_started = !pthread_create(&thread, &attr, finalizer_watchdog,
-					   NULL);
-	pthread_attr_destroy(&attr);
+		"kslab: WARNING: finalizers are queued faster than they run: %lu queued and rising for %u collections; objects with finalizers wait in memory until theirs has run\n",
+		len, rising);
 }
 
 /* ------------------------------------------------------------ set-up */
@@ -451,11 +404,14 @@ static void fin_init_once(void)
 	watchdog_ms = kslab_option(OPT_FINALIZER_WATCHDOG_MS);
 	exit_wait_ms = kslab_option(OPT_FINALIZE_AT_EXIT);
 	kslab_cond_init_monotonic(&fin_done_cond);
-	kslab_cond_init_monotonic(&fin_wd_cond);
 	INIT_WORK(&fin_work, finalizer_drain);
 	fin_wq = alloc_ordered_workqueue("kslab_finalizer", 0);
-	if (!fin_wq)
+	if (fin_wq) {
+		fin_reports.watchdog_ms = watchdog_ms;
+		kslab_wq_set_reports(fin_wq, &fin_reports);
+	} else {
 		slab_warn("cannot create the kslab_finalizer workqueue; finalizers will not run");
+	}
 	/* publishes the above to fin_init() without pthread_once() */
 	smp_store_release(&fin_ready, true);
 }
@@ -483,11 +439,6 @@ static void finalizer_kick(void)
 
 	pthread_mutex_lock(&fin_lock);
 	work = !kslab_ptr_fifo_empty(&fifo);
-	if (!nothing_pending()) {
-		start_watchdog();
-		if (watchdog_asleep)
-			pthread_cond_signal(&fin_wd_cond);
-	}
 	pthread_mutex_unlock(&fin_lock);
 	if (work && fin_wq)
 		queue_work(fin_wq, &fin_work);
@@ -508,6 +459,8 @@ void fin_queue_collection(struct kslab_ptr_fifo *chunks, unsigned long nr,
 	pthread_mutex_lock(&fin_lock);
 	kslab_ptr_fifo_splice_tail(&fifo, chunks);
 	fin_queued += nr;
+	/* pairs with the release in finalize_object() */
+	check_growth(fin_queued - smp_load_acquire(&fin_started));
 	fin_stats.finalizers_queued += finalizers;
 	pthread_mutex_unlock(&fin_lock);
 	finalizer_kick();
@@ -788,10 +741,7 @@ void finalizer_atfork_child(void)
 	fin_started = fin_done;
 	fin_queued = fin_done + n;
 	fin_wake_at = ~0UL;
-	watchdog_started = false;
-	watchdog_asleep = false;
 	on_finalizer_thread = false;
 	kslab_cond_init_monotonic(&fin_done_cond);
-	kslab_cond_init_monotonic(&fin_wd_cond);
 	pthread_mutex_unlock(&fin_lock);
 }

@@ -851,6 +851,104 @@ static bool thread_named(const char *name)
 	return found;
 }
 
+/* ---- lockup watchdog --------------------------------------------------- */
+
+#define WQ_CHILD_ENV	"KSLAB_TEST_WQ_CHILD"
+
+static void stuck_fn(struct work_struct *work)
+{
+	(void)work;
+	usleep(700 * 1000);
+}
+
+/*
+ * Re-executed with KSLAB_WQ_WATCHDOG_MS=100 (options are read once at
+ * start-up): a work on a program's own workqueue that runs 700 ms.
+ */
+static void __attribute__((constructor)) wq_child_main(void)
+{
+	const char *mode = getenv(WQ_CHILD_ENV);
+	struct workqueue_struct *wq;
+	struct work_struct w;
+
+	if (!mode)
+		return;
+	wq = alloc_workqueue("stuck-wq", 0, 0);
+	if (!wq)
+		_exit(2);
+	INIT_WORK(&w, stuck_fn);
+	queue_work(wq, &w);
+	flush_work(&w);
+	destroy_workqueue(wq);
+	_exit(0);
+}
+
+static char *read_all(FILE *f)
+{
+	long n;
+	char *s;
+
+	fflush(f);
+	n = ftell(f);
+	s = calloc(1, (size_t)(n > 0 ? n : 0) + 1);
+	if (s && n > 0) {
+		rewind(f);
+		if (fread(s, 1, (size_t)n, f) != (size_t)n)
+			s[0] = '\0';
+	}
+	return s;
+}
+
+static unsigned int count_text(const char *text, const char *needle)
+{
+	unsigned int n = 0;
+
+	while (text && (text = strstr(text, needle))) {
+		n++;
+		text += strlen(needle);
+	}
+	return n;
+}
+
+TEST(watchdog_names_a_stuck_work_of_any_workqueue_once)
+{
+	const char *tsan = getenv("TSAN_OPTIONS");
+	char *envp[4] = { NULL };
+	FILE *err = tmpfile();
+	char tsan_var[256];
+	char *text;
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, err);
+	envp[0] = WQ_CHILD_ENV "=stuck";
+	envp[1] = "KSLAB_WQ_WATCHDOG_MS=100";
+	if (tsan) {
+		snprintf(tsan_var, sizeof(tsan_var), "TSAN_OPTIONS=%s", tsan);
+		envp[2] = tsan_var;
+	}
+	fflush(stderr);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		if (dup2(fileno(err), STDERR_FILENO) < 0)
+			_exit(126);
+		execle("/proc/self/exe", "workqueue_test", (char *)NULL, envp);
+		_exit(127);
+	}
+	ASSERT_EQ(0, wait_child(pid, TIMEOUT_MS, &status));
+	EXPECT_TRUE(child_exited_cleanly(status))
+		TH_LOG("child status %#x", status);
+	text = read_all(err);
+	ASSERT_NE(NULL, text);
+	EXPECT_TEXT_CONTAINS(text,
+			     "kslab: BUG: workqueue lockup: stuck-wq: work function stuck_fn() running for ");
+	EXPECT_EQ(1, count_text(text, "workqueue lockup"))
+		TH_LOG("%s", text);
+	free(text);
+	fclose(err);
+}
+
 TEST(worker_threads_carry_the_workqueue_name)
 {
 	struct workqueue_struct *wq =
