@@ -284,33 +284,6 @@ struct child_run {
 	char *err;
 };
 
-static char *read_back(FILE *f)
-{
-	size_t cap = 4096, len = 0;
-	char *buf = malloc(cap);
-	ssize_t n;
-
-	if (!buf)
-		return NULL;
-	if (lseek(fileno(f), 0, SEEK_SET) < 0) {
-		buf[0] = '\0';
-		return buf;
-	}
-	while ((n = read(fileno(f), buf + len, cap - len - 1)) > 0) {
-		len += (size_t)n;
-		if (len + 1 == cap) {
-			char *bigger = realloc(buf, cap * 2);
-
-			if (!bigger)
-				break;
-			buf = bigger;
-			cap *= 2;
-		}
-	}
-	buf[len] = '\0';
-	return buf;
-}
-
 /*
  * The environment of a re-executed child: ours first, since getenv()
  * takes the first match.
@@ -380,8 +353,8 @@ static int run_child(int (*fn)(void), const char *mode, const char *extra_env,
 	}
 	ret = wait_child(pid, TIMEOUT_MS, &run->status);
 	run->ms = monotonic_ms() - start;
-	run->out = read_back(out);
-	run->err = read_back(err);
+	run->out = file_text(out);
+	run->err = file_text(err);
 close:
 	free(envp);
 	if (out)
@@ -400,17 +373,6 @@ static void child_run_release(struct child_run *run)
 static const char *or_empty(const char *s)
 {
 	return s ? s : "";
-}
-
-static unsigned int count_of(const char *text, const char *needle)
-{
-	unsigned int n = 0;
-
-	while (text && (text = strstr(text, needle))) {
-		n++;
-		text += strlen(needle);
-	}
-	return n;
 }
 
 /* A re-executed child has no harness: it says what failed, and exits. */
@@ -2197,7 +2159,7 @@ TEST(watchdog_reports_a_finalizer_lockup_once_per_stall)
 	EXPECT_TRUE(child_exited_cleanly(run.status))
 		TH_LOG("child status %#x, stderr:\n%s", run.status, or_empty(run.err));
 	first_line(or_empty(run.out), addr, sizeof(addr));
-	EXPECT_EQ(2, count_of(run.err, "BUG: finalizer lockup"))
+	EXPECT_EQ(2, text_count(run.err, "BUG: finalizer lockup"))
 		TH_LOG("stderr:\n%s", or_empty(run.err));
 	report = strstr(or_empty(run.err), "BUG: finalizer lockup");
 	ASSERT_NE(NULL, report);
@@ -2253,7 +2215,7 @@ TEST(exit_reports_finalizers_that_did_not_run)
 	EXPECT_TRUE(child_exited_cleanly(run.status))
 		TH_LOG("child status %#x, stderr:\n%s", run.status, or_empty(run.err));
 	EXPECT_LT(run.ms, 5000);
-	EXPECT_EQ(1, count_of(run.err, "did not run before exit"))
+	EXPECT_EQ(1, text_count(run.err, "did not run before exit"))
 		TH_LOG("stderr:\n%s", or_empty(run.err));
 	EXPECT_TEXT_CONTAINS(or_empty(run.err),
 			     "kslab: 2 finalizers did not run before exit (1 running, 1 queued)\n");
@@ -2303,7 +2265,7 @@ TEST(finalize_at_exit_lets_slow_finalizers_finish)
 		TH_LOG("child status %#x, stderr:\n%s", run.status, or_empty(run.err));
 	EXPECT_TEXT_CONTAINS(or_empty(run.err), "slow finalizer returned\n");
 	EXPECT_TEXT_CONTAINS(or_empty(run.err), "next finalizer ran\n");
-	EXPECT_EQ(0, count_of(run.err, "did not run before exit"))
+	EXPECT_EQ(0, text_count(run.err, "did not run before exit"))
 		TH_LOG("stderr:\n%s", or_empty(run.err));
 	child_run_release(&run);
 }
@@ -2318,7 +2280,7 @@ TEST(finalize_at_exit_gives_up_on_a_stuck_finalizer)
 		TH_LOG("child status %#x, stderr:\n%s", run.status, or_empty(run.err));
 	EXPECT_GE(run.ms, 200);
 	EXPECT_LT(run.ms, 5000);
-	EXPECT_EQ(1, count_of(run.err, "did not run before exit"))
+	EXPECT_EQ(1, text_count(run.err, "did not run before exit"))
 		TH_LOG("stderr:\n%s", or_empty(run.err));
 	EXPECT_TEXT_CONTAINS(or_empty(run.err),
 			     "kslab: 2 finalizers did not run before exit (1 running, 1 queued)\n");

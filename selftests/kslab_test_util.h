@@ -199,6 +199,47 @@ static inline const char *first_line(const char *text, char *line, size_t size)
  * Assertions on captured text; usable only inside a TEST() body.  On
  * failure the whole capture is logged, so the report is not lost.
  */
+/* Everything written to @f, NUL-terminated, from its start; free() it. */
+static inline char *file_text(FILE *f)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	ssize_t n;
+
+	if (!buf)
+		return NULL;
+	fflush(f);
+	if (lseek(fileno(f), 0, SEEK_SET) < 0) {
+		buf[0] = '\0';
+		return buf;
+	}
+	while ((n = read(fileno(f), buf + len, cap - len - 1)) > 0) {
+		len += (size_t)n;
+		if (len + 1 == cap) {
+			char *bigger = realloc(buf, cap * 2);
+
+			if (!bigger)
+				break;
+			buf = bigger;
+			cap *= 2;
+		}
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* How many times @needle stands in @text (NULL: none). */
+static inline unsigned int text_count(const char *text, const char *needle)
+{
+	unsigned int n = 0;
+
+	while (text && (text = strstr(text, needle))) {
+		n++;
+		text += strlen(needle);
+	}
+	return n;
+}
+
 #define EXPECT_TEXT_CONTAINS(text, needle) do {				\
 	const char *__t = (text);					\
 	if (!strstr(__t, (needle)))					\

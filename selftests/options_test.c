@@ -79,7 +79,6 @@ static char *run_with_env(const char *const *vars)
 	char **envp, *text = NULL;
 	size_t n = 0, i, k = 0;
 	FILE *err;
-	long size;
 	int status;
 	pid_t pid;
 
@@ -108,30 +107,12 @@ static char *run_with_env(const char *const *vars)
 	if (wait_child(pid, TIMEOUT_MS, &status) || !child_exited_cleanly(status))
 		goto out;
 
-	fflush(err);
-	size = ftell(err);
-	if (size < 0)
-		goto out;
-	rewind(err);
-	text = malloc((size_t)size + 1);
-	if (text)
-		text[fread(text, 1, (size_t)size, err)] = '\0';
+	text = file_text(err);
 out:
 	if (err)
 		fclose(err);
 	free(envp);
 	return text;
-}
-
-static unsigned int count_of(const char *text, const char *needle)
-{
-	unsigned int n = 0;
-
-	while ((text = strstr(text, needle))) {
-		n++;
-		text += strlen(needle);
-	}
-	return n;
 }
 
 /* The line of @text that starts with @start, copied into @line. */
@@ -158,8 +139,8 @@ TEST(unknown_kslab_variable_is_reported_once_by_name)
 
 	ASSERT_NE(NULL, text);
 	EXPECT_TEXT_CONTAINS(text, "kslab: unknown option KSLAB_FOO=1");
-	EXPECT_EQ(1, count_of(text, "KSLAB_FOO"));
-	EXPECT_EQ(1, count_of(text, "\n"));
+	EXPECT_EQ(1, text_count(text, "KSLAB_FOO"));
+	EXPECT_EQ(1, text_count(text, "\n"));
 	free(text);
 }
 
@@ -189,7 +170,7 @@ TEST(each_unknown_variable_is_reported)
 	ASSERT_NE(NULL, text);
 	EXPECT_TEXT_CONTAINS(text, "kslab: unknown option KSLAB_EMPTYSLABS=3");
 	EXPECT_TEXT_CONTAINS(text, "kslab: unknown option KSLAB_NO_SUCH_OPTION=");
-	EXPECT_EQ(2, count_of(text, "unknown option"));
+	EXPECT_EQ(2, text_count(text, "unknown option"));
 	free(text);
 }
 
@@ -225,8 +206,8 @@ TEST(invalid_value_is_reported_with_the_default_used)
 			     "kslab: ignoring KSLAB_EMPTY_SLABS=lots (want an integer in [0, 1048576]); using 2\n");
 	EXPECT_TEXT_CONTAINS(text,
 			     "kslab: ignoring KSLAB_MAGAZINE_OBJECTS=255 (want an integer in [0, 254]); using 0\n");
-	EXPECT_EQ(2, count_of(text, "\n"));
-	EXPECT_EQ(0, count_of(text, "unknown option"));
+	EXPECT_EQ(2, text_count(text, "\n"));
+	EXPECT_EQ(0, text_count(text, "unknown option"));
 	free(text);
 }
 
@@ -243,11 +224,11 @@ TEST(verbose_lists_every_option_once)
 	for (i = 0; i < NR_KSLAB_OPTIONS; i++) {
 		snprintf(needle, sizeof(needle), "kslab: option %s=",
 			 kslab_option_name(i));
-		EXPECT_EQ(1, count_of(text, needle))
+		EXPECT_EQ(1, text_count(text, needle))
 			TH_LOG("%s listed %u times in:\n%s", kslab_option_name(i),
-			       count_of(text, needle), text);
+			       text_count(text, needle), text);
 	}
-	EXPECT_EQ(NR_KSLAB_OPTIONS, count_of(text, "\n"));
+	EXPECT_EQ(NR_KSLAB_OPTIONS, text_count(text, "\n"));
 	free(text);
 }
 

@@ -883,33 +883,6 @@ static void __attribute__((constructor)) wq_child_main(void)
 	_exit(0);
 }
 
-static char *read_all(FILE *f)
-{
-	long n;
-	char *s;
-
-	fflush(f);
-	n = ftell(f);
-	s = calloc(1, (size_t)(n > 0 ? n : 0) + 1);
-	if (s && n > 0) {
-		rewind(f);
-		if (fread(s, 1, (size_t)n, f) != (size_t)n)
-			s[0] = '\0';
-	}
-	return s;
-}
-
-static unsigned int count_text(const char *text, const char *needle)
-{
-	unsigned int n = 0;
-
-	while (text && (text = strstr(text, needle))) {
-		n++;
-		text += strlen(needle);
-	}
-	return n;
-}
-
 TEST(watchdog_names_a_stuck_work_of_any_workqueue_once)
 {
 	const char *tsan = getenv("TSAN_OPTIONS");
@@ -939,11 +912,11 @@ TEST(watchdog_names_a_stuck_work_of_any_workqueue_once)
 	ASSERT_EQ(0, wait_child(pid, TIMEOUT_MS, &status));
 	EXPECT_TRUE(child_exited_cleanly(status))
 		TH_LOG("child status %#x", status);
-	text = read_all(err);
+	text = file_text(err);
 	ASSERT_NE(NULL, text);
 	EXPECT_TEXT_CONTAINS(text,
 			     "kslab: BUG: workqueue lockup: stuck-wq: work function stuck_fn() running for ");
-	EXPECT_EQ(1, count_text(text, "workqueue lockup"))
+	EXPECT_EQ(1, text_count(text, "workqueue lockup"))
 		TH_LOG("%s", text);
 	free(text);
 	fclose(err);
