@@ -401,7 +401,14 @@ static void put_objects(struct kmem_cache *s, void **objs, unsigned int n)
 			unsigned long bit = 1UL << (idx % BITS_PER_LONG);
 
 			if (unlikely(slab->free_map[w] & bit)) {
-				slab_report_bad_free(s, objs[i], "double free");
+				/*
+				 * Found when a magazine goes back, under the
+				 * cache lock: the call trace would be this
+				 * flush's, not the free's, and naming it reads
+				 * files, so none is printed.
+				 */
+				slab_warn("%s: double free of object %p found when its magazine went back to the slabs; ignored",
+					  s->name, objs[i]);
 			} else {
 				WRITE_ONCE(slab->free_map[w], slab->free_map[w] | bit);
 				if (w < slab->first_free)
