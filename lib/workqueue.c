@@ -226,6 +226,7 @@ static pthread_mutex_t timer_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct delayed_work *timer_head;
 static pthread_cond_t timer_cond;
 static bool timer_started;
+static bool timer_running;		/* the timer thread reached its loop */
 
 /* Read by every queue_work(); changed only in a fork child. */
 static unsigned long work_gen;
@@ -816,7 +817,6 @@ static struct workqueue_struct *wd_wq;
 static struct delayed_work wd_dwork;
 static int wd_armed;			/* the watchdog work is queued or runs */
 static unsigned long wd_first_tick_ms;	/* the shortest tick any queue asks */
-static pthread_once_t wd_once = PTHREAD_ONCE_INIT;
 
 static void wd_fn(struct work_struct *work);
 static unsigned long wd_tick_ms(unsigned long threshold_ms);
@@ -848,14 +848,33 @@ static unsigned long wd_tick_ms(unsigned long threshold_ms)
 }
 
 /* From a worker about to run a work while the watchdog is idle. */
+static void wd_nop(struct work_struct *work)
+{
+	(void)work;
+}
+
+/*
+ * From a worker about to run a work while the watchdog is idle.  The
+ * first time, the watchdog's worker is started here and waited for (as
+ * start_timer() waits for the timer): kslab's own threads start before
+ * the work that needed them runs, never at a moment a fork() can meet.
+ */
 static noinline void wd_arm(void)
 {
+	static struct work_struct start = { .func = wd_nop };
+
 	if (__atomic_exchange_n(&wd_armed, 1, __ATOMIC_SEQ_CST))
 		return;
-	pthread_once(&wd_once, wd_init);
-	if (wd_wq)
-		queue_delayed_work(wd_wq, &wd_dwork,
-				   msecs_to_jiffies(READ_ONCE(wd_first_tick_ms)));
+	if (!wd_wq)
+		return;
+	if (unlikely(!READ_ONCE(wd_wq->nr_workers)) && current_worker &&
+	    current_worker->wq != wd_wq) {
+		__init_work(&start, wd_nop);
+		queue_work(wd_wq, &start);
+		flush_work(&start);
+	}
+	queue_delayed_work(wd_wq, &wd_dwork,
+			   msecs_to_jiffies(READ_ONCE(wd_first_tick_ms)));
 }
 
 struct wd_stall {
@@ -1231,6 +1250,9 @@ static void *timer_thread(void *arg)
 {
 	pthread_setname_np(pthread_self(), "kslab-wq-timer");
 	pthread_mutex_lock(&timer_lock);
+	/* up and running: see start_timer() */
+	timer_running = true;
+	pthread_cond_broadcast(&timer_cond);
 	for (;;) {
 		struct delayed_work *dwork = timer_head;
 
@@ -1249,6 +1271,12 @@ static void *timer_thread(void *arg)
 }
 
 /* Under timer_lock. */
+/*
+ * Under timer_lock.  Returns once the timer thread runs: a thread that is
+ * still starting up may hold the C library's (or a sanitizer's) allocator
+ * locks, and a fork() then would leave them held in the child, so kslab
+ * starts its own threads before the call that needed them returns.
+ */
 static void start_timer(void)
 {
 	pthread_attr_t attr;
@@ -1256,10 +1284,14 @@ static void start_timer(void)
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (!pthread_create(&thread, &attr, timer_thread, NULL))
+	timer_running = false;
+	if (!pthread_create(&thread, &attr, timer_thread, NULL)) {
 		timer_started = true;
-	else
+		while (!timer_running)
+			pthread_cond_wait(&timer_cond, &timer_lock);
+	} else {
 		fprintf(stderr, "kslab: cannot start the workqueue timer\n");
+	}
 	pthread_attr_destroy(&attr);
 }
 
@@ -1816,4 +1848,6 @@ static __attribute__((__constructor__(110))) void workqueue_init(void)
 	system_unbound_wq = alloc_workqueue("events_unbound", WQ_UNBOUND, 0);
 	if (!system_wq || !system_unbound_wq)
 		fprintf(stderr, "kslab: cannot create the system workqueues\n");
+	/* ready before any work runs: arming it then only queues it */
+	wd_init();
 }
