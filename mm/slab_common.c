@@ -9,7 +9,8 @@
  *
  *   mm/lifecycle.c      start-up, threads, fork(), exit, the lock order
  *        |
- *   features            mm/kfree_rcu.c (RCU deferral), mm/finalizer.c
+ *   features            mm/kfree_rcu.c (RCU deferral), mm/finalizer.c and
+ *        |              mm/finalizer_queue.c (finalizers: objects, queue)
  *        |    ^
  *        |    |  slab_free_hook()          one call out, on a free
  *        |    |  slab_post_alloc_hook()    one call out, on an allocation
