@@ -859,19 +859,19 @@ static void wd_nop(struct work_struct *work)
  * start_timer() waits for the timer): kslab's own threads start before
  * the work that needed them runs, never at a moment a fork() can meet.
  */
+static struct work_struct wd_start = { .func = wd_nop };
+
 static noinline void wd_arm(void)
 {
-	static struct work_struct start = { .func = wd_nop };
-
 	if (__atomic_exchange_n(&wd_armed, 1, __ATOMIC_SEQ_CST))
 		return;
 	if (!wd_wq)
 		return;
 	if (unlikely(!READ_ONCE(wd_wq->nr_workers)) && current_worker &&
 	    current_worker->wq != wd_wq) {
-		__init_work(&start, wd_nop);
-		queue_work(wd_wq, &start);
-		flush_work(&start);
+		__init_work(&wd_start, wd_nop);
+		queue_work(wd_wq, &wd_start);
+		flush_work(&wd_start);
 	}
 	queue_delayed_work(wd_wq, &wd_dwork,
 			   msecs_to_jiffies(READ_ONCE(wd_first_tick_ms)));
@@ -1279,17 +1279,23 @@ static void *timer_thread(void *arg)
  */
 static void start_timer(void)
 {
+	/* its own stack, as a worker's: see map_worker_stack() */
+	void *stack = map_worker_stack();
 	pthread_attr_t attr;
 	pthread_t thread;
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (stack)
+		pthread_attr_setstack(&attr, (char *)stack + worker_guard_size,
+				      worker_stack_size);
 	timer_running = false;
 	if (!pthread_create(&thread, &attr, timer_thread, NULL)) {
 		timer_started = true;
 		while (!timer_running)
 			pthread_cond_wait(&timer_cond, &timer_lock);
 	} else {
+		unmap_worker_stack(stack);
 		fprintf(stderr, "kslab: cannot start the workqueue timer\n");
 	}
 	pthread_attr_destroy(&attr);
@@ -1819,6 +1825,7 @@ void kslab_wq_fork_child_restart(void)
 
 	/* nothing runs here yet: the watchdog re-arms with the first work */
 	if (wd_wq) {
+		cancel_work_sync(&wd_start);
 		cancel_delayed_work_sync(&wd_dwork);
 		__atomic_store_n(&wd_armed, 0, __ATOMIC_RELAXED);
 	}
