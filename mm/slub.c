@@ -386,6 +386,18 @@ static unsigned int take_objects(struct kmem_cache *s, void **objs,
  * it is reported and skipped.
  * Context: cache->lock held.
  */
+/*
+ * A double free found when a magazine goes back, under the cache lock:
+ * the call trace would be this flush's, not the free's, and naming it
+ * reads files, so none is printed.
+ */
+static noinline __cold void report_flushed_double_free(struct kmem_cache *s,
+							const void *obj)
+{
+	slab_warn("%s: double free of object %p found when its magazine went back to the slabs; ignored",
+		  s->name, obj);
+}
+
 static void put_objects(struct kmem_cache *s, void **objs, unsigned int n)
 {
 	unsigned int i = 0;
@@ -401,14 +413,7 @@ static void put_objects(struct kmem_cache *s, void **objs, unsigned int n)
 			unsigned long bit = 1UL << (idx % BITS_PER_LONG);
 
 			if (unlikely(slab->free_map[w] & bit)) {
-				/*
-				 * Found when a magazine goes back, under the
-				 * cache lock: the call trace would be this
-				 * flush's, not the free's, and naming it reads
-				 * files, so none is printed.
-				 */
-				slab_warn("%s: double free of object %p found when its magazine went back to the slabs; ignored",
-					  s->name, objs[i]);
+				report_flushed_double_free(s, objs[i]);
 			} else {
 				WRITE_ONCE(slab->free_map[w], slab->free_map[w] | bit);
 				if (w < slab->first_free)
