@@ -142,6 +142,7 @@ struct worker {
 	unsigned long current_seq;		/* L */
 	struct worker *idle_next;		/* L; on wq->idle_workers */
 	int sleeping;				/* futex word: on the idle list */
+	int up;					/* futex word: the thread runs */
 	bool started;				/* L */
 	bool rcu_check;				/* T: worker_rcu_busy() first */
 	bool rcu_idle;				/* T: found no work since */
@@ -226,7 +227,7 @@ static pthread_mutex_t timer_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct delayed_work *timer_head;
 static pthread_cond_t timer_cond;
 static bool timer_started;
-static bool timer_running;		/* the timer thread reached its loop */
+static int timer_running;		/* futex word: the timer thread runs */
 
 /* Read by every queue_work(); changed only in a fork child. */
 static unsigned long work_gen;
@@ -593,6 +594,7 @@ static void start_worker_in(struct workqueue_struct *wq, struct worker *worker)
 	worker->current_work = NULL;
 	worker->current_func = NULL;
 	worker->sleeping = 0;
+	worker->up = 0;
 	err = create_worker_thread(worker);
 	if (err) {
 		if (!wq->start_failed)
@@ -601,6 +603,16 @@ static void start_worker_in(struct workqueue_struct *wq, struct worker *worker)
 		wq->start_failed = true;
 		return;
 	}
+	/*
+	 * Wait, still holding wq->lock, until the thread runs: a thread still
+	 * starting may hold the C library's or a sanitizer's allocator locks,
+	 * or liburcu's registry lock, and fork(), whose prepare handler takes
+	 * every wq->lock, then never meets one (gcc 12's ASan allocator lock
+	 * is not taken around fork()).  The new thread takes no lock of ours
+	 * before it says so.
+	 */
+	while (!__atomic_load_n(&worker->up, __ATOMIC_ACQUIRE))
+		futex_wait(&worker->up, 0);
 	worker->started = true;
 	WRITE_ONCE(wq->nr_workers, wq->nr_workers + 1);
 }
@@ -848,33 +860,14 @@ static unsigned long wd_tick_ms(unsigned long threshold_ms)
 }
 
 /* From a worker about to run a work while the watchdog is idle. */
-static void wd_nop(struct work_struct *work)
-{
-	(void)work;
-}
-
-/*
- * From a worker about to run a work while the watchdog is idle.  The
- * first time, the watchdog's worker is started here and waited for (as
- * start_timer() waits for the timer): kslab's own threads start before
- * the work that needed them runs, never at a moment a fork() can meet.
- */
-static struct work_struct wd_start = { .func = wd_nop };
-
+/* From a worker about to run a work while the watchdog is idle. */
 static noinline void wd_arm(void)
 {
 	if (__atomic_exchange_n(&wd_armed, 1, __ATOMIC_SEQ_CST))
 		return;
-	if (!wd_wq)
-		return;
-	if (unlikely(!READ_ONCE(wd_wq->nr_workers)) && current_worker &&
-	    current_worker->wq != wd_wq) {
-		__init_work(&wd_start, wd_nop);
-		queue_work(wd_wq, &wd_start);
-		flush_work(&wd_start);
-	}
-	queue_delayed_work(wd_wq, &wd_dwork,
-			   msecs_to_jiffies(READ_ONCE(wd_first_tick_ms)));
+	if (wd_wq)
+		queue_delayed_work(wd_wq, &wd_dwork,
+				   msecs_to_jiffies(READ_ONCE(wd_first_tick_ms)));
 }
 
 struct wd_stall {
@@ -1080,7 +1073,6 @@ static void *worker_thread(void *arg)
 	char comm[TASK_COMM_LEN];
 	bool spun = false;
 
-	reap_predecessor(worker);
 	/* the kernel's limit: 15 characters and the NUL */
 	memcpy(comm, wq->name, sizeof(comm) - 1);
 	comm[sizeof(comm) - 1] = '\0';
@@ -1089,6 +1081,10 @@ static void *worker_thread(void *arg)
 	if (worker_key_ok)
 		pthread_setspecific(worker_key, worker);
 	worker_rcu_register(worker, READ_ONCE(wq_rcu_flavor));
+	/* started: see start_worker_in(); then the predecessor, which waits */
+	__atomic_store_n(&worker->up, 1, __ATOMIC_RELEASE);
+	futex_wake(&worker->up);
+	reap_predecessor(worker);
 	worker->rcu_idle = false;
 	worker->rcu_check = worker->rcu_qs;
 
@@ -1138,8 +1134,10 @@ static void worker_died(void *arg)
 	const char *what = "work function";
 	char name[KSLAB_SYM_NAME_LEN];
 
+	/* a work that runs items of its own finishes, then names, that item */
+	if (fn && wq->reports && wq->reports->exited)
+		wq->reports->exited();
 	worker_rcu_unregister(worker);
-	/* a work that runs items of its own names the item that exited */
 	if (fn && wq->reports && wq->reports->running) {
 		fn = wq->reports->running();
 		what = wq->reports->what;
@@ -1249,10 +1247,10 @@ static void timer_fire(struct delayed_work *dwork)
 static void *timer_thread(void *arg)
 {
 	pthread_setname_np(pthread_self(), "kslab-wq-timer");
+	/* up and running: see start_timer(), which holds timer_lock */
+	__atomic_store_n(&timer_running, 1, __ATOMIC_RELEASE);
+	futex_wake(&timer_running);
 	pthread_mutex_lock(&timer_lock);
-	/* up and running: see start_timer() */
-	timer_running = true;
-	pthread_cond_broadcast(&timer_cond);
 	for (;;) {
 		struct delayed_work *dwork = timer_head;
 
@@ -1272,10 +1270,10 @@ static void *timer_thread(void *arg)
 
 /* Under timer_lock. */
 /*
- * Under timer_lock.  Returns once the timer thread runs: a thread that is
- * still starting up may hold the C library's (or a sanitizer's) allocator
- * locks, and a fork() then would leave them held in the child, so kslab
- * starts its own threads before the call that needed them returns.
+ * Under timer_lock.  Returns once the timer thread runs, still holding
+ * the lock: a thread that is still starting may hold the C library's (or
+ * a sanitizer's) allocator locks, and fork(), whose prepare handler takes
+ * timer_lock, must not meet one (see start_worker_in()).
  */
 static void start_timer(void)
 {
@@ -1289,11 +1287,11 @@ static void start_timer(void)
 	if (stack)
 		pthread_attr_setstack(&attr, (char *)stack + worker_guard_size,
 				      worker_stack_size);
-	timer_running = false;
+	timer_running = 0;
 	if (!pthread_create(&thread, &attr, timer_thread, NULL)) {
 		timer_started = true;
-		while (!timer_running)
-			pthread_cond_wait(&timer_cond, &timer_lock);
+		while (!__atomic_load_n(&timer_running, __ATOMIC_ACQUIRE))
+			futex_wait(&timer_running, 0);
 	} else {
 		unmap_worker_stack(stack);
 		fprintf(stderr, "kslab: cannot start the workqueue timer\n");
@@ -1825,7 +1823,6 @@ void kslab_wq_fork_child_restart(void)
 
 	/* nothing runs here yet: the watchdog re-arms with the first work */
 	if (wd_wq) {
-		cancel_work_sync(&wd_start);
 		cancel_delayed_work_sync(&wd_dwork);
 		__atomic_store_n(&wd_armed, 0, __ATOMIC_RELAXED);
 	}

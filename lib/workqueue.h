@@ -36,6 +36,12 @@ struct kslab_wq_reports {
 	void (*lockup)(unsigned long ms);	/* NULL: the default report */
 	const char *what;		/* what running() returns: "finalizer" */
 	const void *(*running)(void);	/* the function that ran, or NULL */
+	/*
+	 * The work function called pthread_exit(): finish the item it was
+	 * running and put the rest back.  Called in the exiting thread,
+	 * before the report and before a new worker takes over the queue.
+	 */
+	void (*exited)(void);
 };
 
 void kslab_wq_set_reports(struct workqueue_struct *wq,

@@ -26,8 +26,9 @@
  * finalizers we measure).  A queue that keeps growing is warned about once
  * (check_growth()).
  *
- * A finalizer that calls pthread_exit() kills the worker thread: a cleanup
- * handler around the drain loop finishes that object (its cleanups run,
+ * A finalizer that calls pthread_exit() kills the worker thread: the
+ * workqueue's one recovery calls back finalizer_worker_exited() (its
+ * kslab_wq_reports.exited), which finishes that object (its cleanups run,
  * its memory is freed), puts the rest of the chunk back at the head of the
  * FIFO and re-queues the drain work, which the workqueue runs on a new
  * worker; the workqueue's one pthread_exit() report names the finalizer.
@@ -241,18 +242,18 @@ static void requeue_chunk_tail(struct kslab_ptr_batch *c, unsigned long from)
 }
 
 /*
- * pthread_exit() inside a finalizer: the worker thread is going away.
- * Finish that object, give back the rest of the chunk and re-queue the
- * drain, which the workqueue runs on a new worker; the workqueue's one
- * pthread_exit() report names the finalizer.
+ * pthread_exit() inside a finalizer: the worker thread is going away, and
+ * the workqueue's recovery calls this (kslab_wq_reports.exited).  Finish
+ * that object, give back the rest of the chunk and re-queue the drain,
+ * which the workqueue runs on a new worker; its one pthread_exit() report
+ * names the finalizer.
  */
-static void finalizer_worker_exited(void *unused)
+static void finalizer_worker_exited(void)
 {
 	struct kslab_ptr_batch *c = worker_chunk;
 	void *obj = running_obj;
 	struct fin_ref r;
 
-	(void)unused;
 	/* the workqueue reports it, naming this finalizer: running_finalizer() */
 	WRITE_ONCE(exited_fn, running_fn);
 	WRITE_ONCE(fin_stats.worker_restarts, fin_stats.worker_restarts + 1);
@@ -296,7 +297,6 @@ static void finalizer_drain(struct work_struct *work)
 		named = true;
 	}
 	on_finalizer_thread = true;
-	pthread_cleanup_push(finalizer_worker_exited, NULL);
 	while ((c = fifo_pop())) {
 		unsigned long i;
 
@@ -319,7 +319,6 @@ static void finalizer_drain(struct work_struct *work)
 		object_done_fenced();
 		kfree(c);
 	}
-	pthread_cleanup_pop(0);
 	on_finalizer_thread = false;
 }
 
@@ -367,6 +366,7 @@ static struct kslab_wq_reports fin_reports = {
 	.lockup = report_lockup,
 	.what = "finalizer",
 	.running = running_finalizer,
+	.exited = finalizer_worker_exited,
 };
 
 /*
