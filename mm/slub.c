@@ -662,17 +662,22 @@ static void thread_table_release(struct thread_cache_table *table, bool retire)
 	table->size = 0;
 }
 
+static void thread_caches_release(struct kslab_thread *t, bool retire)
+{
+	if (!t->caches.size)
+		return;
+	pthread_mutex_lock(&slab_mutex);
+	thread_table_release(&t->caches, retire);
+	pthread_mutex_unlock(&slab_mutex);
+}
+
 /**
  * slab_thread_exit - give back an exiting thread's front ends
  * @t: the thread's state; t->exiting is set, so none is set up again
  */
 void slab_thread_exit(struct kslab_thread *t)
 {
-	if (!t->caches.size)
-		return;
-	pthread_mutex_lock(&slab_mutex);
-	thread_table_release(&t->caches, true);
-	pthread_mutex_unlock(&slab_mutex);
+	thread_caches_release(t, true);
 }
 
 static bool grow_thread_table(unsigned int id)
@@ -1164,11 +1169,7 @@ void slab_fork_child(void)
  */
 void slab_thread_gone(struct kslab_thread *t)
 {
-	if (!t->caches.size)
-		return;
-	pthread_mutex_lock(&slab_mutex);
-	thread_table_release(&t->caches, false);
-	pthread_mutex_unlock(&slab_mutex);
+	thread_caches_release(t, false);
 }
 
 /* The metadata caches' locks, innermost of the allocator's. */
