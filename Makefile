@@ -328,7 +328,7 @@ else
   test-progs := $(addprefix $(out),$(selftests))
 endif
 
-test: lib check-pc check-symbols check-install $(test-progs)
+test: lib check-pc check-symbols check-layers check-install $(test-progs)
 	$(Q)bash tools/testing/run-selftests.sh $(test-progs)
 
 # A program built the way users build theirs (pkg-config, as README.md says),
@@ -366,6 +366,14 @@ quiet_cmd_check_symbols = CHECK   symbols
 
 check-symbols: lib
 	$(call cmd,check_symbols)
+
+# Calls between the archive's members run one way: down the layers, plus
+# the named hooks (tools/testing/check-layers.sh, mm/slab_common.c).
+quiet_cmd_check_layers = CHECK   layers
+      cmd_check_layers = bash tools/testing/check-layers.sh $(out)libkslab.a
+
+check-layers: lib
+	$(call cmd,check_layers)
 
 # make install, a program built with the installed kslab.pc, and make
 # uninstall, into a staging DESTDIR (tools/testing/check-install.sh).
@@ -564,7 +572,7 @@ help:
 
 FORCE:
 
-.PHONY: all lib selftests tools test check-pc check-symbols check-install run bench \
+.PHONY: all lib selftests tools test check-pc check-symbols check-layers check-install run bench \
 	lint install install-dirs install-a install-so install-headers install-pc \
 	uninstall deps clean distclean help FORCE
 .DELETE_ON_ERROR:

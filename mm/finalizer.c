@@ -108,19 +108,6 @@ static bool ref_get_live(const void *obj, struct fin_ref *r)
 	return true;
 }
 
-/* Zeroed memory for @size bytes of kslab bookkeeping. */
-static void *zalloc_meta(size_t size)
-{
-	void *p;
-
-	if (size > (META_MIN_SIZE << (NR_META_CACHES - 1)))
-		return kzalloc(size, GFP_KERNEL);
-	p = slab_meta_alloc(size);
-	if (p)
-		memset(p, 0, size);
-	return p;
-}
-
 /* The slot of @r, allocating the slab's slot array on first use. */
 static struct fin_slot *alloc_slots(struct fin_ref *r)
 {
@@ -128,13 +115,13 @@ static struct fin_slot *alloc_slots(struct fin_ref *r)
 
 	if (r->slot)
 		return r->slot;
-	slots = zalloc_meta(slab_nr_slots(r->o.slab) * sizeof(*slots));
+	slots = slab_meta_zalloc(slab_nr_slots(r->o.slab) * sizeof(*slots));
 	if (!slots)
 		return NULL;
 	if (!__atomic_compare_exchange_n((struct fin_slot **)&r->o.slab->meta,
 					 &old, slots, false, __ATOMIC_RELEASE,
 					 __ATOMIC_ACQUIRE)) {
-		kfree(slots);
+		slab_meta_free(slots);
 		slots = old;
 	}
 	/* after the slots: a free that sees the bit finds them */
@@ -505,11 +492,11 @@ static bool cleanup_hash_grow(void)
 {
 	unsigned long size = cleanup_hash.size ? cleanup_hash.size * 2 :
 						 CLEANUP_HASH_MIN;
-	struct kslab_idhash_node **buckets = zalloc_meta(size * sizeof(*buckets));
+	struct kslab_idhash_node **buckets = slab_meta_zalloc(size * sizeof(*buckets));
 
 	if (!buckets)
 		return false;
-	kfree(kslab_idhash_resize(&cleanup_hash, buckets, size));
+	slab_meta_free(kslab_idhash_resize(&cleanup_hash, buckets, size));
 	return true;
 }
 
@@ -547,13 +534,13 @@ int kmem_add_cleanup(void *obj, void (*fn)(void *arg), void *arg,
 	pthread_mutex_lock(&cleanup_lock);
 	if (READ_ONCE(r.slot->state) != FIN_LIVE) {
 		pthread_mutex_unlock(&cleanup_lock);
-		kfree(c);
+		slab_meta_free(c);
 		return -EINVAL;
 	}
 	if (handle) {
 		if (kslab_idhash_full(&cleanup_hash) && !cleanup_hash_grow()) {
 			pthread_mutex_unlock(&cleanup_lock);
-			kfree(c);
+			slab_meta_free(c);
 			return -ENOMEM;
 		}
 		c->handle.key = ++cleanup_next_id;

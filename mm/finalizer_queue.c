@@ -140,7 +140,7 @@ static void run_cleanups(struct fin_slot *slot)
 			WRITE_ONCE(fin_stats.cleanups_executed,
 				   fin_stats.cleanups_executed + 1);
 		}
-		kfree(c);
+		slab_meta_free(c);
 	}
 }
 
@@ -231,7 +231,7 @@ static void requeue_chunk_tail(struct kslab_ptr_batch *c, unsigned long from)
 	unsigned long n = c->nr - from;
 
 	if (!n) {
-		kfree(c);
+		slab_meta_free(c);
 		return;
 	}
 	memmove(c->objs, &c->objs[from], n * sizeof(void *));
@@ -317,7 +317,7 @@ static void finalizer_drain(struct work_struct *work)
 		worker_chunk = NULL;
 		pthread_mutex_unlock(&fin_lock);
 		object_done_fenced();
-		kfree(c);
+		slab_meta_free(c);
 	}
 	on_finalizer_thread = false;
 }

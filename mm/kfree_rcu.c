@@ -245,16 +245,6 @@ static size_t free_batches(const struct kslab_ptr_batch *b, struct rcu_head *hea
 	return n;
 }
 
-static void unmap_slabs(struct list_head *list)
-{
-	struct slab *slab, *next;
-
-	list_for_each_entry_safe(slab, next, list, slab_list) {
-		list_del_init(&slab->slab_list);
-		slab_unmap(slab, slab->size);
-	}
-}
-
 /* Context: rcu_lock held. */
 static bool partial_batch_exists(void)
 {
@@ -339,7 +329,7 @@ static void rcu_reclaim_fn(struct work_struct *work)
 		pthread_mutex_lock(&rcu_lock);
 		list_splice_init(&in_flight_slabs, &slabs);
 		pthread_mutex_unlock(&rcu_lock);
-		unmap_slabs(&slabs);
+		__slab_unmap_retired(&slabs);
 		pthread_mutex_lock(&rcu_lock);
 		pthread_mutex_unlock(&reclaim_mutex);
 		in_flight = NULL;
@@ -353,7 +343,7 @@ static void rcu_reclaim_fn(struct work_struct *work)
 				spare_batches = b;
 				nr_spare_batches++;
 			} else {
-				kfree(b);
+				slab_meta_free(b);
 			}
 		}
 		pending -= freed;
@@ -405,7 +395,7 @@ void rcu_thread_exit(struct kslab_thread *t)
 	pthread_mutex_lock(&rcu_lock);
 	steal_thread_batch(rt);
 	if (!thread_waiting(rt)) {
-		kfree(rt->batch);
+		slab_meta_free(rt->batch);
 	} else {
 		/* no memory to copy into: hand the batch itself over */
 		memmove(rt->batch->objs, &rt->batch->objs[rt->stolen],
@@ -524,7 +514,7 @@ static bool rcu_free_allowed(const void *p, const char *caller, bool *bad)
 	if (unlikely(*bad))
 		return false;
 	return likely(!slab_hooked(o.slab)) ||
-	       !slab_free_hook(&o, (void *)p, caller, SLAB_FREE_RCU);
+	       !slab_free_hook_rcu(&o, (void *)p, caller);
 }
 
 /*
@@ -822,13 +812,14 @@ bool slab_rcu_barrier(void)
 }
 
 /**
- * slab_release_after_gp - unmap SLAB_TYPESAFE_BY_RCU slabs only after a
- * grace period
+ * rcu_retire_slabs - unmap SLAB_TYPESAFE_BY_RCU slabs only after a grace
+ * period (the generic layer's slab_retire_hook())
  * @list: slabs already off their cache and out of the address map
  *
- * Context: no cache lock held.  Never waits.
+ * The reclaim work unmaps them with __slab_unmap_retired() after its
+ * next grace period.  Context: no cache lock held.  Never waits.
  */
-void slab_release_after_gp(struct list_head *list)
+void rcu_retire_slabs(struct list_head *list)
 {
 	if (list_empty(list))
 		return;
@@ -843,13 +834,13 @@ void slab_release_after_gp(struct list_head *list)
 /* ------------------------------------------------------------------ fork */
 
 /*
- * fork() takes kslab's locks in one global order (see slab_atfork_prepare()):
- * gp_mutex first, so no grace period of kslab's is in flight (liburcu's
- * own grace-period lock would stay held in the child, and every grace
- * period there would hang); reclaim_mutex before slab_mutex (the reclaim
- * thread frees into caches); rcu_lock after the user caches' locks and
- * slab_mutex (cache destruction hands SLAB_TYPESAFE_BY_RCU slabs over
- * under slab_mutex).  Like liburcu itself, this asks that no thread sit
+ * fork() takes kslab's locks in one global order (the list at the top of
+ * mm/lifecycle.c): gp_mutex first, so no grace period of kslab's is in
+ * flight (liburcu's own grace-period lock would stay held in the child,
+ * and every grace period there would hang); reclaim_mutex before
+ * slab_mutex (the reclaim work frees into caches); rcu_lock after the
+ * user caches' locks and slab_mutex, before the metadata caches' (batches
+ * are allocated under it).  Like liburcu itself, this asks that no thread sit
  * inside a read-side critical section across fork(): a grace period in
  * flight waits for it.
  */
@@ -957,7 +948,7 @@ void rcu_thread_gone(struct kslab_thread *t)
 		b->nr = n;
 		add_ready(b, NULL, n);
 	} else {
-		kfree(rt->batch);
+		slab_meta_free(rt->batch);
 	}
 	rt->batch = NULL;
 	rt->registered = false;

@@ -9,8 +9,8 @@
  * first allocation if a constructor of another library comes first):
  *
  *   1. options          lib/options.c reads every KSLAB_* variable once
- *   2. slab layer       mm/slub.c's tunables
- *   3. caches           the metadata caches, then the kmalloc caches
+ *   2. slab layer       mm/slub.c's tunables and its metadata caches
+ *   3. caches           the kmalloc caches (mm/slab_common.c)
  *   4. RCU reclaim      its tunables; the reclaim thread starts on the
  *                       first RCU free
  *   5. thread exit key  one pthread key for struct kslab_thread
@@ -49,9 +49,8 @@
  *   cache->lock       slub.c        one user cache: slabs, depot, counters
  *                                   and its thread caches (never two at
  *                                   once)
- *   rcu_lock          kfree_rcu.c   RCU batches and lists (a cache's
- *                                   destruction hands SLAB_TYPESAFE_BY_RCU
- *                                   slabs over under slab_mutex)
+ *   rcu_lock          kfree_rcu.c   RCU batches and lists, retired
+ *                                   SLAB_TYPESAFE_BY_RCU slabs
  *   kslab_threads_lock  lifecycle.c the thread registry; taken alone, or
  *                                   to walk it under fin_lock or rcu_lock
  *   meta cache->lock  slub.c        kslab's own metadata caches (a depot

@@ -329,27 +329,72 @@ static __always_inline unsigned int obj_to_index(const struct kmem_cache *s,
 			      SLOT_RECIPROCAL_SHIFT);
 }
 
-/* mm/slub.c slow paths and cache internals. */
+/*
+ * mm/slub.c: the implementation's interface.  The generic layer calls it;
+ * it calls nothing above it (mm/report.c and mm/pagemap.c are below).
+ */
 void *__slab_alloc(struct kmem_cache *s, gfp_t gfp);
-void __slab_free(struct kmem_cache *s, void *obj);
-void slab_report_bad_free(struct kmem_cache *s, const void *obj,
-			  const char *caller);
+bool __slab_free(struct kmem_cache *s, void *obj);
 int __kmem_cache_create(struct kmem_cache *s);
-bool __kmem_cache_shutdown(struct kmem_cache *s);
+bool __kmem_cache_shutdown(struct kmem_cache *s, struct list_head *retired);
 void __kmem_cache_release(struct kmem_cache *s);
-int __kmem_cache_shrink(struct kmem_cache *s);
+int __kmem_cache_shrink(struct kmem_cache *s, struct list_head *retired);
 void __kmem_cache_get_info(struct kmem_cache *s, struct kmem_cache_info *info);
+unsigned long __kmem_cache_decay(struct kmem_cache *s, unsigned long cutoff,
+				 struct list_head *retired);
+unsigned long __slab_meta_decay(unsigned long cutoff);
+unsigned long __slab_decay_ms(void);
+extern unsigned long slab_next_decay_ms;
+void __slab_unmap_retired(struct list_head *list);
+void __kmem_cache_fork_lock(struct kmem_cache *s);
+void __kmem_cache_fork_unlock(struct kmem_cache *s);
+void __slab_thread_release(struct kslab_thread *t, bool retire);
+void *__slab_alloc_large(size_t size, gfp_t gfp);
+void __slab_free_large(struct slab *slab);
 void slab_init(void);
-void slab_thread_exit(struct kslab_thread *t);
-void slab_thread_gone(struct kslab_thread *t);
 void *slab_map(size_t size);
 void slab_unmap(void *p, size_t size);
-void slab_fork_prepare(void);
-void slab_fork_parent(void);
-void slab_fork_child(void);
 void slab_meta_fork_prepare(void);
 void slab_meta_fork_parent(void);
 void slab_meta_fork_child(void);
+
+/*
+ * kslab's own metadata (magazines, tables, descriptors, batches), from
+ * the implementation's kslab-meta-<size> caches or, above 4 KiB, a large
+ * block; never from malloc(), so a fork() child can allocate even when
+ * another allocator's lock was held at the fork.
+ */
+#define META_MIN_SIZE		32U
+#define NR_META_CACHES		8	/* 32 bytes to 4 KiB */
+extern struct kmem_cache slab_meta_caches[NR_META_CACHES];
+void *slab_meta_alloc(size_t size);
+void *slab_meta_zalloc(size_t size);
+void slab_meta_free(const void *p);
+
+/*
+ * A large block: the object starts the mapping, so it is page (indeed
+ * granule) aligned like the kernel's page-allocator kmalloc, and its
+ * struct slab sits in the last LARGE_TAIL bytes.
+ */
+#define LARGE_TAIL		128UL
+#define KMALLOC_LARGE_MAX	(1UL << 46)
+
+/* mm/slab_common.c: the generic layer's slow paths and walks */
+void *slab_alloc_slow(struct kmem_cache *s, gfp_t gfp);
+void slab_free_slow(struct kmem_cache *s, void *obj);
+void slab_thread_exit(struct kslab_thread *t);
+void slab_thread_gone(struct kslab_thread *t);
+void slab_fork_prepare(void);
+void slab_fork_parent(void);
+void slab_fork_child(void);
+
+/* mm/report.c: kernel-style reports; every layer calls them */
+__printf(2, 3) __cold
+void slab_bug(const char *name, const char *fmt, ...);
+__printf(1, 2) __cold
+void slab_warn(const char *fmt, ...);
+void slab_report_bad_free(struct kmem_cache *s, const void *obj,
+			  const char *what);
 
 /*
  * alloc_from_thread_cache / free_to_thread_cache - the fast paths: one
@@ -414,14 +459,14 @@ static __always_inline void *slab_alloc(struct kmem_cache *s, gfp_t gfp)
 	stat(s, ALLOC_FASTPATH);
 	return obj;
 slow:
-	return __slab_alloc(s, gfp);
+	return slab_alloc_slow(s, gfp);
 }
 
 static __always_inline void slab_free(struct kmem_cache *s, void *obj)
 {
 	if (likely(free_to_thread_cache(s, obj)))
 		return;
-	__slab_free(s, obj);
+	slab_free_slow(s, obj);
 }
 
 /* ------------------------------------------------------ object lookup */
@@ -527,12 +572,12 @@ void slab_mark_cache_hooked(struct kmem_cache *s);
 /*
  * slab->meta is one kslab allocation a feature hangs on a hooked slab for
  * the state of its objects (the finalizer's slots); it lives as long as
- * the slab and is freed, as all kslab metadata is, with kfree() when the
+ * the slab and is freed, as all kslab metadata is, with slab_meta_free() when the
  * slab leaves its cache, so the implementation calls no feature for it.
  */
 static inline void slab_release_meta(struct slab *slab)
 {
-	kfree(slab->meta);
+	slab_meta_free(slab->meta);
 	slab->meta = NULL;
 }
 
@@ -591,9 +636,11 @@ static __always_inline bool slab_free_hook(const struct slab_obj *o,
 	return finalizer_free_hook(o, obj, caller, how);
 }
 
-/* mm/slab_common.c: the one call back, and RCU reclaim's way in */
+/* mm/slab_common.c: the one call back, and RCU reclaim's ways in */
 void slab_free_unhooked(const struct slab_obj *o, void *obj);
 void slab_free_after_gp(void *const *objs, size_t nr);
+bool slab_free_hook_rcu(const struct slab_obj *o, void *obj,
+			const char *caller);
 
 /* mm/finalizer.c */
 void finalizer_init(void);
@@ -614,7 +661,7 @@ bool kvfree_rcu_barrier_until(uint64_t deadline_ns, const char *caller);
 bool rcu_inside_read_section(void);
 size_t slab_rcu_pending(struct kmem_cache *s);
 bool slab_rcu_barrier(void);
-void slab_release_after_gp(struct list_head *list);
+void rcu_retire_slabs(struct list_head *list);
 void rcu_init(void);
 void rcu_thread_exit(struct kslab_thread *t);
 void rcu_thread_gone(struct kslab_thread *t);
@@ -625,17 +672,12 @@ void rcu_atfork_parent_outer(void);
 void rcu_atfork_child_inner(void);
 void rcu_atfork_child_outer(void);
 
-__printf(2, 3) __cold
-void slab_bug(const char *name, const char *fmt, ...);
-__printf(1, 2) __cold
-void slab_warn(const char *fmt, ...);
-
 /*
  * The cache-level side of the hooks.  Before a cache goes, every feature
  * gives back the objects of it that it holds (RCU frees land, finalizers
  * run); kmem_cache_get_info() asks them how many those are.  With the two
  * object hooks above, these are the only calls from the generic layer up
- * into the features.
+ * into the features, with slab_retire_hook() below.
  */
 static inline void slab_cache_destroy_hook(struct kmem_cache *s)
 {
@@ -652,11 +694,19 @@ static inline size_t slab_cache_pending_hook(struct kmem_cache *s)
 	return slab_rcu_pending(s);
 }
 
+/*
+ * slab_retire_hook - SLAB_TYPESAFE_BY_RCU slabs the implementation took
+ * off a cache (decay, shrink, destroy) wait for a grace period before
+ * they are unmapped (__slab_unmap_retired()), as SLUB's go through
+ * call_rcu().  Context: no cache lock held.
+ */
+static inline void slab_retire_hook(struct list_head *retired)
+{
+	if (!list_empty(retired))
+		rcu_retire_slabs(retired);
+}
+
 /* mm/slab_common.c */
-#define META_MIN_SIZE		32U
-#define NR_META_CACHES		8	/* 32 bytes to 4 KiB */
-extern struct kmem_cache slab_meta_caches[NR_META_CACHES];
-void *slab_meta_alloc(size_t size);
 extern pthread_mutex_t slab_mutex;
 extern struct list_head slab_caches;
 void slab_caches_init(void);

@@ -5,25 +5,36 @@
  *
  * Layers, and the way calls run between them (top down; the only calls
  * up are the hooks in mm/slab.h, which run a feature from the generic
- * layer):
+ * layer; tools/testing/check-layers.sh checks the archive for any other):
  *
- *   mm/lifecycle.c      start-up, threads, fork(), exit, the lock order
- *        |
- *   features            mm/kfree_rcu.c (RCU deferral), mm/finalizer.c and
- *        |              mm/finalizer_queue.c (finalizers: objects, queue)
- *        |    ^
+ *   mm/lifecycle.c      start-up, threads, fork(), exit, the lock order;
+ *        |              it calls each layer's steps, and any layer may
+ *        |              call it for kslab_init() and kslab_thread_register()
+ *        v
+ *   features            mm/finalizer.c + mm/finalizer_queue.c (finalizers:
+ *        |              one feature in two files), above mm/kfree_rcu.c
+ *        |    ^         (RCU deferral), which the finalizer uses
  *        |    |  slab_free_hook()          one call out, on a free
  *        |    |  slab_post_alloc_hook()    one call out, on an allocation
+ *        |    |  slab_cache_destroy_hook(), slab_cache_pending_hook(),
+ *        |    |  slab_retire_hook()        the cache-level side
  *        v    |
  *   generic layer       this file: the public entry points, the cache
- *        |              registry, argument checks, kmalloc, kfree/ksize,
- *        |              reports; slab_lookup_obj() (mm/slab.h), the one
- *        |              "is this a live kslab object" check;
- *        |              slab_free_unhooked(), the one call back through
- *        |              which a feature returns an object it took
+ *        |              registry and the walks over it (decay, fork,
+ *        |              thread exit), argument checks, kmalloc,
+ *        |              kfree/ksize, the object-level reports;
+ *        |              slab_lookup_obj() (mm/slab.h), the one "is this a
+ *        |              live kslab object" check; slab_free_unhooked(),
+ *        |              the one call back through which a feature returns
+ *        |              an object it took, and slab_free_after_gp(), RCU
+ *        |              reclaim's way in
  *        v
- *   implementation      mm/slub.c through __kmem_cache_*(),
- *                       __slab_alloc() and __slab_free(); mm/pagemap.c
+ *   implementation      mm/slub.c through __kmem_cache_*(), __slab_*()
+ *        |              and kslab's metadata (slab_meta_alloc())
+ *        v
+ *   below               mm/pagemap.c (the address map), mm/report.c
+ *                       (kernel-style messages), lib/ (workqueue, options,
+ *                       symbolizer, time, batches)
  *
  * The hooks.  A feature marks the slabs whose frees it must see
  * (SLAB_HOOKED in slab->cache, which the free paths load anyway, so an
@@ -31,35 +42,36 @@
  * turn; a feature may take the object and later hand it back through
  * slab_free_unhooked(), as KASAN's quarantine ends in ___cache_free().
  * slab_post_alloc_hook() runs on every allocation off the magazine fast
- * path; a feature that must see every allocation of a cache gives the
- * cache no front ends.  RCU reclaim comes back through
+ * path (slab_alloc_slow()); a feature that must see every allocation of
+ * a cache gives the cache no front ends.  RCU reclaim comes back through
  * slab_free_after_gp(): in bulk, in free order, each object through the
- * free hook only if its slab is hooked.  The cache-level side of the
- * hooks, slab_cache_destroy_hook() and slab_cache_pending_hook(), lets
- * kmem_cache_destroy() and kmem_cache_get_info() account for what the
- * features hold.  Documentation/mm/slab.rst ("Hooks") says what each
- * feature does in them.
+ * free hook only if its slab is hooked; kfree_rcu() of a hooked object
+ * asks the hook through slab_free_hook_rcu(), so no feature runs
+ * another's hook.  The cache-level side lets kmem_cache_destroy() and
+ * kmem_cache_get_info() account for what the features hold, and hands
+ * the SLAB_TYPESAFE_BY_RCU slabs the implementation retires (decay,
+ * shrink, destroy) to a grace period before __slab_unmap_retired(), as
+ * SLUB's go through call_rcu().  Documentation/mm/slab.rst ("Hooks") says
+ * what each feature does in them.
  *
- * Calls below the generic layer that are not one way, and why: the
- * implementation allocates its own metadata (magazines, tables) through
- * slab_meta_alloc() and kfree(), as kslab's metadata never comes from
- * malloc(); and a SLAB_TYPESAFE_BY_RCU slab is unmapped after a grace
- * period through slab_release_after_gp(), as SLUB's slabs go through
- * call_rcu().
+ * The implementation names nothing above it: it gets its metadata from
+ * its own kslab-meta-<size> caches, returns the slabs it retires to its
+ * caller on a list, reports through mm/report.c, and leaves every walk
+ * over the cache registry (decay, fork, thread exit) to this file, which
+ * owns the registry and slab_mutex.
  *
  * What lives here:
  *
- *  - the cache registry (slab_caches, cache ids, slab_mutex),
+ *  - the cache registry (slab_caches, cache ids, slab_mutex) and the
+ *    walks over it,
  *  - argument checking for kmem_cache_create() and the kernel-style
  *    reports for bad frees and leaked objects,
  *  - the kmalloc size classes: caches named kmalloc-<size> from 8 to
- *    KMALLOC_MAX_CACHE_SIZE, including 96 and 192, and direct mappings
- *    for anything larger,
- *  - kslab's own metadata (cache descriptors, names, magazines, per-thread
- *    tables) from the kslab-meta-<size> caches, never from malloc(): a
- *    fork() child of a threaded program must be able to allocate even
- *    when another allocator's lock was held at the fork,
- *  - the free hook, its call back, and the after-grace-period free.
+ *    KMALLOC_MAX_CACHE_SIZE, including 96 and 192, and large blocks
+ *    (__slab_alloc_large()) for anything larger,
+ *  - the slow paths around the implementation's (the allocation hook,
+ *    the decay of empty slabs), the free hook, its call back, and the
+ *    after-grace-period free.
  *
  * A size is mapped to its class by a table for sizes up to 192 (where
  * the 96 and 192 classes break the powers of two) and by the position of
@@ -75,6 +87,7 @@
 
 #include "lib/options.h"
 #include "lib/symbolize.h"
+#include "lib/time.h"
 #include "mm/slab.h"
 
 pthread_mutex_t slab_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -86,14 +99,6 @@ LIST_HEAD(slab_caches);
  */
 static struct kmem_cache **cache_by_id;
 static unsigned int nr_cache_ids;
-
-/*
- * Metadata caches, 32 to 4096 bytes, have no per-thread front ends: every
- * allocation takes the cache lock, which is fine for what they hold.  They
- * are not on slab_caches, and their locks come after every other cache's
- * lock (a cache's depot may allocate a magazine under its lock).
- */
-struct kmem_cache slab_meta_caches[NR_META_CACHES];
 
 #define KMALLOC_SHIFT_LOW	3
 #define NR_KMALLOC_CACHES	(KMALLOC_SHIFT_HIGH + 1)
@@ -112,78 +117,13 @@ static const unsigned char size_index[24] = {
 };
 
 
-/*
- * Large kmalloc: the object starts the mapping, so it is page (indeed
- * granule) aligned like the kernel's page-allocator kmalloc, and its
- * struct slab sits in the last LARGE_TAIL bytes.
- */
-#define LARGE_TAIL		128UL
-#define KMALLOC_LARGE_MAX	(1UL << 46)
-
-_Static_assert(sizeof(struct slab) <= LARGE_TAIL,
-	       "struct slab must fit after a large object");
-
-static void unmap_large(struct slab *slab);
-
 /* ------------------------------------------------------------- reports */
-
-/**
- * slab_bug - report a broken invariant of a cache, kernel style
- * @name: the cache's name
- * @fmt: what went wrong
- *
- * The first line reads "BUG <name>: <what>".
- */
-void slab_bug(const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	flockfile(stderr);
-	fprintf(stderr, "BUG %s: ", name);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\n-----------------------------------------------------------------------------\n",
-	      stderr);
-	kslab_dump_stack(0);
-	funlockfile(stderr);
-}
-
-/**
- * slab_warn - one-line warning on stderr prefixed with "kslab: "
- * @fmt: the message
- */
-void slab_warn(const char *fmt, ...)
-{
-	va_list ap;
-
-	flockfile(stderr);
-	fputs("kslab: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	funlockfile(stderr);
-}
 
 static noinline __cold void report_invalid_free(const char *caller,
 						 const void *p)
 {
 	slab_warn("%s: invalid pointer %p: not an object kslab handed out; ignored",
 		  caller, p);
-	kslab_dump_stack(0);
-}
-
-/**
- * slab_report_bad_free - report a free that would corrupt a cache
- * @s: the cache
- * @obj: the object
- * @what: what is wrong with it
- */
-void slab_report_bad_free(struct kmem_cache *s, const void *obj,
-			  const char *what)
-{
-	slab_warn("%s: %s of object %p; ignored", s->name, what, obj);
 	kslab_dump_stack(0);
 }
 
@@ -202,24 +142,6 @@ static __cold void report_cache_free_mismatch(struct kmem_cache *s,
 
 /* -------------------------------------------------------------- caches */
 
-/**
- * slab_meta_alloc - memory for kslab's own bookkeeping
- * @size: bytes
- *
- * Freed with kfree().  Context: any thread, any cache lock held.
- * Return: the memory, not zeroed, or NULL.
- */
-void *slab_meta_alloc(size_t size)
-{
-	unsigned int i;
-
-	for (i = 0; i < NR_META_CACHES; i++) {
-		if (size <= (META_MIN_SIZE << i))
-			return slab_alloc(&slab_meta_caches[i], GFP_KERNEL);
-	}
-	return kmalloc(size, GFP_KERNEL);
-}
-
 static int assign_cache_id(struct kmem_cache *s)
 {
 	unsigned int id;
@@ -236,7 +158,7 @@ static int assign_cache_id(struct kmem_cache *s)
 		memset(t, 0, n * sizeof(*t));
 		if (nr_cache_ids)
 			memcpy(t, cache_by_id, nr_cache_ids * sizeof(*t));
-		kfree(cache_by_id);
+		slab_meta_free(cache_by_id);
 		cache_by_id = t;
 		nr_cache_ids = n;
 		id = id < NR_META_CACHES ? NR_META_CACHES : id;
@@ -289,8 +211,8 @@ static struct kmem_cache *create_cache(const char *name, unsigned int size,
 		goto fail;
 	return s;
 fail:
-	kfree(s->name);
-	kfree(s);
+	slab_meta_free(s->name);
+	slab_meta_free(s);
 	errno = -err;
 	return NULL;
 }
@@ -348,6 +270,7 @@ struct kmem_cache *kmem_cache_create(const char *name, unsigned int size,
 void kmem_cache_destroy(struct kmem_cache *s)
 {
 	struct kmem_cache_info info;
+	LIST_HEAD(retired);
 	bool empty;
 
 	if (!s)
@@ -360,14 +283,17 @@ void kmem_cache_destroy(struct kmem_cache *s)
 	/* what the features hold of @s must come back before it goes */
 	slab_cache_destroy_hook(s);
 	pthread_mutex_lock(&slab_mutex);
-	empty = __kmem_cache_shutdown(s);
+	empty = __kmem_cache_shutdown(s, &retired);
 	if (empty) {
 		list_del_init(&s->list);
 		cache_by_id[s->id] = NULL;
 	}
 	pthread_mutex_unlock(&slab_mutex);
+	slab_retire_hook(&retired);
 	if (empty) {
 		__kmem_cache_release(s);
+		slab_meta_free(s->name);
+		slab_meta_free(s);
 		return;
 	}
 	__kmem_cache_get_info(s, &info);
@@ -402,6 +328,77 @@ void *kmem_cache_zalloc(struct kmem_cache *s, gfp_t gfp)
 	return kmem_cache_alloc(s, gfp | __GFP_ZERO);
 }
 
+static void slab_decay(void);
+
+/**
+ * slab_alloc_slow - an allocation the magazine fast path did not serve
+ * @s: the cache
+ * @gfp: the allocation's flags
+ *
+ * The implementation's slow path, then what the generic layer adds to
+ * it: the one allocation hook, and the decay of empty slabs (a clock
+ * read; never for metadata, which may be allocated under a cache lock,
+ * nor for GFP_NOWAIT).
+ * Return: the object, or NULL with errno ENOMEM.
+ */
+void *slab_alloc_slow(struct kmem_cache *s, gfp_t gfp)
+{
+	void *obj = __slab_alloc(s, gfp);
+
+	if (unlikely(!obj))
+		return NULL;
+	if (!(gfp & __GFP_NOWAIT_BIT))
+		slab_decay();
+	return slab_post_alloc_hook(s, obj, gfp);
+}
+
+/**
+ * slab_free_slow - a free the loaded magazine had no room for
+ * @s: the cache
+ * @obj: a checked object of @s
+ */
+void slab_free_slow(struct kmem_cache *s, void *obj)
+{
+	if (__slab_free(s, obj))
+		slab_decay();
+}
+
+/**
+ * slab_decay - give back empty slabs that stayed empty long enough
+ *
+ * Runs from the slow paths of user caches with no lock held and costs
+ * one clock read when nothing is due; walks every cache, then the
+ * metadata caches, when something is.  A thread that finds another one
+ * decaying goes on.  SLAB_TYPESAFE_BY_RCU slabs wait for a grace period
+ * (slab_retire_hook()).
+ */
+static void slab_decay(void)
+{
+	unsigned long now = kslab_now_ms_coarse(), next = ~0UL, cutoff, due;
+	struct kmem_cache *s;
+	LIST_HEAD(retired);
+
+	if (now < READ_ONCE(slab_next_decay_ms))
+		return;
+	if (pthread_mutex_trylock(&slab_mutex))
+		return;
+	WRITE_ONCE(slab_next_decay_ms, ~0UL);
+	cutoff = now - __slab_decay_ms();
+	list_for_each_entry(s, &slab_caches, list) {
+		due = __kmem_cache_decay(s, cutoff, &retired);
+		if (due < next)
+			next = due;
+	}
+	/* last: the slabs above may have freed metadata */
+	due = __slab_meta_decay(cutoff);
+	if (due < next)
+		next = due;
+	if (next < READ_ONCE(slab_next_decay_ms))
+		WRITE_ONCE(slab_next_decay_ms, next);
+	pthread_mutex_unlock(&slab_mutex);
+	slab_retire_hook(&retired);
+}
+
 /**
  * slab_free_unhooked - the one call back: free an object for real
  * @o: the object's lookup
@@ -416,7 +413,7 @@ void slab_free_unhooked(const struct slab_obj *o, void *obj)
 	if (likely(o->s))
 		slab_free(o->s, obj);
 	else
-		unmap_large(o->slab);
+		__slab_free_large(o->slab);
 }
 
 /* Free @obj of @o through the hook, if its slab has one. */
@@ -455,6 +452,22 @@ void slab_free_after_gp(void *const *objs, size_t nr)
 		slab_free_unhooked(&o, objs[i]);
 	}
 	finalizer_free_flush();
+}
+
+/**
+ * slab_free_hook_rcu - the free hook of a free that the caller defers
+ * @o: the object's lookup; its slab is hooked
+ * @obj: the object
+ * @caller: the public function, for reports
+ *
+ * kfree_rcu() of a hooked object asks the features here, so that one
+ * feature never runs another's hook.
+ * Return: true when the free was refused (or the object taken).
+ */
+bool slab_free_hook_rcu(const struct slab_obj *o, void *obj,
+			const char *caller)
+{
+	return slab_free_hook(o, obj, caller, SLAB_FREE_RCU);
 }
 
 /* kmem_cache_free() of a hooked object, or of a wrong one. */
@@ -556,9 +569,14 @@ void kmem_cache_free_bulk(struct kmem_cache *s, size_t nr, void **p)
  */
 int kmem_cache_shrink(struct kmem_cache *s)
 {
+	LIST_HEAD(retired);
+	int left;
+
 	if (!s)
 		return -EINVAL;
-	return __kmem_cache_shrink(s);
+	left = __kmem_cache_shrink(s, &retired);
+	slab_retire_hook(&retired);
+	return left;
 }
 
 /**
@@ -611,47 +629,9 @@ static __always_inline unsigned int kmalloc_index(size_t size)
 
 static noinline void *kmalloc_large(size_t size, gfp_t gfp)
 {
-	struct slab *slab;
-	size_t total;
-
 	kslab_init();
-	if (size > KMALLOC_LARGE_MAX) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	total = (size + LARGE_TAIL + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-	for (;;) {
-		unsigned char *start = slab_map(total);
-
-		if (start) {
-			slab = (struct slab *)(start + total - LARGE_TAIL);
-			if (!pagemap_register(slab, start, total,
-					      gfp & __GFP_NOWAIT_BIT))
-				break;
-			slab_unmap(start, total);
-		}
-		if (!(gfp & __GFP_NOFAIL)) {
-			errno = ENOMEM;
-			return NULL;
-		}
-		usleep(1000);
-	}
-	memset(slab, 0, sizeof(*slab));
-	slab->base = (unsigned char *)slab + LARGE_TAIL - total;
-	slab->size = total;
-	INIT_LIST_HEAD(&slab->slab_list);
 	/* fresh anonymous memory is already zero: __GFP_ZERO costs nothing */
-	return slab->base;
-}
-
-static void unmap_large(struct slab *slab)
-{
-	size_t total = slab->size;
-	void *start = slab->base;
-
-	slab_release_meta(slab);
-	pagemap_unregister(start, total);
-	slab_unmap(start, total);
+	return __slab_alloc_large(size, gfp);
 }
 
 /* kmalloc() of size 0, of a large size, or before kslab_init() ran */
@@ -873,33 +853,70 @@ static void create_kmalloc_caches(void)
 	}
 }
 
-static void create_meta_caches(void)
-{
-	static char names[NR_META_CACHES][24];
-	unsigned int i;
-
-	for (i = 0; i < NR_META_CACHES; i++) {
-		struct kmem_cache *s = &slab_meta_caches[i];
-
-		s->object_size = META_MIN_SIZE << i;
-		s->align = s->object_size < CACHE_LINE_SIZE ? 0 : CACHE_LINE_SIZE;
-		snprintf(names[i], sizeof(names[i]), "kslab-meta-%u",
-			 s->object_size);
-		s->name = names[i];
-		s->internal = true;
-		s->id = i;
-		if (__kmem_cache_create(s))
-			abort();
-	}
-}
-
 /**
- * slab_caches_init - create the metadata and kmalloc caches
+ * slab_caches_init - create the kmalloc caches
  *
  * Context: kslab_init(), after slab_init().
  */
 void slab_caches_init(void)
 {
-	create_meta_caches();
 	create_kmalloc_caches();
+}
+
+/* ------------------------------------------------- threads and fork() */
+
+/**
+ * slab_thread_exit - give back an exiting thread's front ends
+ * @t: the thread's state; t->exiting is set, so none is set up again
+ *
+ * The magazines are parked in their caches' depots for the next thread.
+ */
+void slab_thread_exit(struct kslab_thread *t)
+{
+	if (!t->caches.size)
+		return;
+	pthread_mutex_lock(&slab_mutex);
+	__slab_thread_release(t, true);
+	pthread_mutex_unlock(&slab_mutex);
+}
+
+/**
+ * slab_thread_gone - give back the front ends of a thread a fork() child
+ * lacks
+ * @t: that thread's state, in the child's copy of memory
+ */
+void slab_thread_gone(struct kslab_thread *t)
+{
+	if (!t->caches.size)
+		return;
+	pthread_mutex_lock(&slab_mutex);
+	__slab_thread_release(t, false);
+	pthread_mutex_unlock(&slab_mutex);
+}
+
+/*
+ * fork() in a threaded program (the lock order and the table of handlers
+ * are in mm/lifecycle.c): slab_mutex, then every user cache's lock.
+ */
+void slab_fork_prepare(void)
+{
+	struct kmem_cache *s;
+
+	pthread_mutex_lock(&slab_mutex);
+	list_for_each_entry(s, &slab_caches, list)
+		__kmem_cache_fork_lock(s);
+}
+
+void slab_fork_parent(void)
+{
+	struct kmem_cache *s;
+
+	list_for_each_entry(s, &slab_caches, list)
+		__kmem_cache_fork_unlock(s);
+	pthread_mutex_unlock(&slab_mutex);
+}
+
+void slab_fork_child(void)
+{
+	slab_fork_parent();
 }

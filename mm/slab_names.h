@@ -16,12 +16,21 @@
 #define _KSLAB_MM_SLAB_NAMES_H
 
 #define __kmem_cache_create	__kslab_kmem_cache_create
+#define __kmem_cache_decay	__kslab_kmem_cache_decay
+#define __kmem_cache_fork_lock	__kslab_kmem_cache_fork_lock
+#define __kmem_cache_fork_unlock	__kslab_kmem_cache_fork_unlock
 #define __kmem_cache_get_info	__kslab_kmem_cache_get_info
 #define __kmem_cache_release	__kslab_kmem_cache_release
 #define __kmem_cache_shrink	__kslab_kmem_cache_shrink
 #define __kmem_cache_shutdown	__kslab_kmem_cache_shutdown
 #define __slab_alloc	__kslab_slab_alloc
+#define __slab_alloc_large	__kslab_slab_alloc_large
+#define __slab_decay_ms	__kslab_slab_decay_ms
 #define __slab_free	__kslab_slab_free
+#define __slab_free_large	__kslab_slab_free_large
+#define __slab_meta_decay	__kslab_slab_meta_decay
+#define __slab_thread_release	__kslab_slab_thread_release
+#define __slab_unmap_retired	__kslab_slab_unmap_retired
 #define fin_dying_objects	__kslab_fin_dying_objects
 #define fin_lock	__kslab_fin_lock
 #define fin_objects_fork_child	__kslab_fin_objects_fork_child
@@ -58,8 +67,10 @@
 #define rcu_atfork_prepare_outer	__kslab_rcu_atfork_prepare_outer
 #define rcu_init	__kslab_rcu_init
 #define rcu_inside_read_section	__kslab_rcu_inside_read_section
+#define rcu_retire_slabs	__kslab_rcu_retire_slabs
 #define rcu_thread_exit	__kslab_rcu_thread_exit
 #define rcu_thread_gone	__kslab_rcu_thread_gone
+#define slab_alloc_slow	__kslab_slab_alloc_slow
 #define slab_bug	__kslab_slab_bug
 #define slab_caches	__kslab_slab_caches
 #define slab_caches_init	__kslab_slab_caches_init
@@ -68,6 +79,8 @@
 #define slab_fork_prepare	__kslab_slab_fork_prepare
 #define slab_free_after_gp	__kslab_slab_free_after_gp
 #define slab_free_deferred	__kslab_slab_free_deferred
+#define slab_free_hook_rcu	__kslab_slab_free_hook_rcu
+#define slab_free_slow	__kslab_slab_free_slow
 #define slab_free_unhooked	__kslab_slab_free_unhooked
 #define slab_init	__kslab_slab_init
 #define slab_map	__kslab_slab_map
@@ -77,10 +90,12 @@
 #define slab_meta_fork_child	__kslab_slab_meta_fork_child
 #define slab_meta_fork_parent	__kslab_slab_meta_fork_parent
 #define slab_meta_fork_prepare	__kslab_slab_meta_fork_prepare
+#define slab_meta_free	__kslab_slab_meta_free
+#define slab_meta_zalloc	__kslab_slab_meta_zalloc
 #define slab_mutex	__kslab_slab_mutex
+#define slab_next_decay_ms	__kslab_slab_next_decay_ms
 #define slab_rcu_barrier	__kslab_slab_rcu_barrier
 #define slab_rcu_pending	__kslab_slab_rcu_pending
-#define slab_release_after_gp	__kslab_slab_release_after_gp
 #define slab_report_bad_free	__kslab_slab_report_bad_free
 #define slab_thread_exit	__kslab_slab_thread_exit
 #define slab_thread_gone	__kslab_slab_thread_gone

@@ -30,9 +30,17 @@
  *                  is how kfree() works without a size and how bad frees
  *                  are caught.
  *
+ * This file calls nothing above it (the picture is at the top of
+ * mm/slab_common.c): the generic layer drives it through the
+ * __kmem_cache_*() and __slab_*() calls of mm/slab.h, walks the caches
+ * for it (decay, fork, thread exit) and hands the SLAB_TYPESAFE_BY_RCU
+ * slabs it retires to a grace period; its own bookkeeping comes from its
+ * metadata caches (slab_meta_alloc()), its reports go to mm/report.c.
+ *
  * Locks: cache->lock guards a cache's slab lists, depot, counters and
- * its list of thread caches; slab_mutex (slab_common.c) the cache list,
- * ids and thread tables.  The order they nest in with every other lock of
+ * its list of thread caches; slab_mutex (slab_common.c, held by the
+ * generic layer around the calls that need it) the cache list, ids and
+ * thread tables.  The order they nest in with every other lock of
  * kslab is written once, at the top of mm/lifecycle.c.  A user cache's
  * slabs are mapped and unmapped with no cache lock held (slabs to release
  * are collected on a private list under the lock); a metadata cache may
@@ -51,7 +59,8 @@
  * Memory goes back to the OS by decay, as jemalloc does it: a cache keeps
  * KSLAB_EMPTY_SLABS empty slabs for good; every other empty slab is
  * unmapped once it has stayed empty for KSLAB_SLAB_DECAY_MS.  The decay
- * runs from the slow paths of any cache (a clock read once per magazine),
+ * runs from the slow paths of any user cache (slab_decay() in the
+ * generic layer, a clock read once per magazine),
  * so a burst of frees followed by a burst of allocations reuses the
  * memory instead of unmapping and faulting it in again, which costs tens
  * of microseconds per slab on a virtual machine.  kmem_cache_shrink()
@@ -75,8 +84,11 @@ static struct thread_cache no_thread_cache;
 
 static unsigned int empty_slab_reserve;
 static unsigned long slab_decay_ms;
-/* earliest time (ms) an empty slab beyond a reserve may be unmapped */
-static unsigned long next_decay_ms = ~0UL;
+/*
+ * The earliest time (ms) an empty slab beyond a reserve may be unmapped;
+ * the generic layer's slab_decay() reads it on its slow paths.
+ */
+unsigned long slab_next_decay_ms = ~0UL;
 static unsigned int depot_limit;
 
 static bool cache_lock(struct kmem_cache *s, gfp_t gfp)
@@ -125,6 +137,167 @@ void *slab_map(size_t size)
 void slab_unmap(void *p, size_t size)
 {
 	munmap(p, size);
+}
+
+/* ---------------------------------------------------------- large blocks */
+
+/**
+ * __slab_alloc_large - a block of its own mapping, for what no cache holds
+ * @size: bytes
+ * @gfp: allocation context (__GFP_NOWAIT_BIT, __GFP_NOFAIL are honoured)
+ *
+ * The block starts the mapping, so it is page (indeed granule) aligned,
+ * and its struct slab (cache NULL) sits in the last LARGE_TAIL bytes, in
+ * the address map like any slab.  Fresh anonymous memory is zero.
+ * Return: the block, or NULL with errno ENOMEM.
+ */
+void *__slab_alloc_large(size_t size, gfp_t gfp)
+{
+	struct slab *slab;
+	size_t total;
+
+	if (size > KMALLOC_LARGE_MAX) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	total = (size + LARGE_TAIL + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	for (;;) {
+		unsigned char *start = slab_map(total);
+
+		if (start) {
+			slab = (struct slab *)(start + total - LARGE_TAIL);
+			if (!pagemap_register(slab, start, total,
+					      gfp & __GFP_NOWAIT_BIT))
+				break;
+			slab_unmap(start, total);
+		}
+		if (!(gfp & __GFP_NOFAIL)) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		usleep(1000);
+	}
+	memset(slab, 0, sizeof(*slab));
+	slab->base = (unsigned char *)slab + LARGE_TAIL - total;
+	slab->size = total;
+	INIT_LIST_HEAD(&slab->slab_list);
+	return slab->base;
+}
+
+/**
+ * __slab_free_large - unmap a block from __slab_alloc_large()
+ * @slab: its struct slab
+ */
+void __slab_free_large(struct slab *slab)
+{
+	size_t total = slab->size;
+	void *start = slab->base;
+
+	slab_release_meta(slab);
+	pagemap_unregister(start, total);
+	slab_unmap(start, total);
+}
+
+/* -------------------------------------------------------------- metadata */
+
+/*
+ * Metadata caches, 32 to 4096 bytes, have no per-thread front ends: every
+ * allocation takes the cache lock, which is fine for what they hold.  They
+ * are not on slab_caches, and their locks come after every other cache's
+ * lock (a cache's depot may allocate a magazine under its lock).  Larger
+ * metadata is a large block.  The implementation owns them so that it
+ * never calls up for its own bookkeeping; the layers above allocate
+ * theirs here too.
+ */
+struct kmem_cache slab_meta_caches[NR_META_CACHES];
+
+static void *alloc_single(struct kmem_cache *s, gfp_t gfp);
+static void free_single(struct kmem_cache *s, void *obj);
+
+/**
+ * slab_meta_alloc - memory for kslab's own bookkeeping
+ * @size: bytes
+ *
+ * Freed with slab_meta_free().  Context: any thread, any cache lock held.
+ * Return: the memory, not zeroed, or NULL with errno ENOMEM.
+ */
+void *slab_meta_alloc(size_t size)
+{
+	unsigned int i;
+	void *p;
+
+	for (i = 0; i < NR_META_CACHES; i++) {
+		if (size <= (META_MIN_SIZE << i)) {
+			p = alloc_single(&slab_meta_caches[i], GFP_KERNEL);
+			if (!p)
+				errno = ENOMEM;
+			return p;
+		}
+	}
+	return __slab_alloc_large(size, GFP_KERNEL);
+}
+
+/**
+ * slab_meta_zalloc - slab_meta_alloc(), zeroed
+ * @size: bytes
+ *
+ * A large block is fresh memory and needs no clearing.
+ */
+void *slab_meta_zalloc(size_t size)
+{
+	void *p;
+
+	if (size > (META_MIN_SIZE << (NR_META_CACHES - 1)))
+		return __slab_alloc_large(size, GFP_KERNEL);
+	p = slab_meta_alloc(size);
+	if (p)
+		memset(p, 0, size);
+	return p;
+}
+
+/**
+ * slab_meta_free - free memory from slab_meta_alloc()
+ * @p: the memory, or NULL
+ */
+void slab_meta_free(const void *p)
+{
+	struct slab *slab;
+	struct kmem_cache *s;
+
+	if (!p)
+		return;
+	slab = virt_to_slab(p);
+	s = slab ? READ_ONCE(slab->cache) : NULL;
+	if (unlikely(!slab || (s && !s->internal) ||
+		     (!s && p != slab->base))) {
+		slab_bug("kslab-meta", "slab_meta_free() of %p, which is not kslab metadata",
+			 p);
+		return;
+	}
+	if (s)
+		free_single(s, (void *)p);
+	else
+		__slab_free_large(slab);
+}
+
+static void create_meta_caches(void)
+{
+	static char names[NR_META_CACHES][24];
+	unsigned int i;
+
+	for (i = 0; i < NR_META_CACHES; i++) {
+		struct kmem_cache *s = &slab_meta_caches[i];
+
+		s->object_size = META_MIN_SIZE << i;
+		s->align = s->object_size < CACHE_LINE_SIZE ? 0 : CACHE_LINE_SIZE;
+		snprintf(names[i], sizeof(names[i]), "kslab-meta-%u",
+			 s->object_size);
+		s->name = names[i];
+		s->internal = true;
+		s->id = i;
+		if (__kmem_cache_create(s))
+			abort();
+	}
 }
 
 #define BITS_PER_LONG	64
@@ -182,27 +355,42 @@ static struct slab *new_slab(struct kmem_cache *s, gfp_t gfp)
 /*
  * Unmap a list of slabs taken off @s.  A SLAB_TYPESAFE_BY_RCU cache's
  * slabs leave the address map now but stay mapped until a grace period
- * has passed: a reader may still hold a pointer into them.
+ * has passed, since a reader may still hold a pointer into them: they
+ * move to @retired, which the caller hands to a grace period (the
+ * generic layer's slab_retire_hook()) and which ends in
+ * __slab_unmap_retired().
  * Context: no lock held; never waits.
  */
-static void release_slabs(struct kmem_cache *s, struct list_head *list)
+static void release_slabs(struct kmem_cache *s, struct list_head *list,
+			  struct list_head *retired)
 {
 	struct slab *slab, *next;
 
-	if (s->flags & SLAB_TYPESAFE_BY_RCU) {
-		list_for_each_entry(slab, list, slab_list) {
-			slab_release_meta(slab);
-			pagemap_unregister(slab, s->slab_size);
-			stat(s, SLAB_RELEASED);
-		}
-		slab_release_after_gp(list);
-		return;
-	}
 	list_for_each_entry_safe(slab, next, list, slab_list) {
 		slab_release_meta(slab);
 		pagemap_unregister(slab, s->slab_size);
-		slab_unmap(slab, s->slab_size);
 		stat(s, SLAB_RELEASED);
+		if (s->flags & SLAB_TYPESAFE_BY_RCU)
+			list_move_tail(&slab->slab_list, retired);
+		else
+			slab_unmap(slab, s->slab_size);
+	}
+}
+
+/**
+ * __slab_unmap_retired - unmap SLAB_TYPESAFE_BY_RCU slabs after their
+ * grace period
+ * @list: slabs release_slabs() retired, off every cache and the address map
+ *
+ * Context: any thread, no lock needed.
+ */
+void __slab_unmap_retired(struct list_head *list)
+{
+	struct slab *slab, *next;
+
+	list_for_each_entry_safe(slab, next, list, slab_list) {
+		list_del_init(&slab->slab_list);
+		slab_unmap(slab, slab->size);
 	}
 }
 
@@ -218,17 +406,23 @@ static void slab_became_empty(struct kmem_cache *s, struct slab *slab)
 		unsigned long deadline = kslab_now_ms_coarse() + slab_decay_ms;
 
 		slab->empty_since = deadline - slab_decay_ms;
-		if (deadline < READ_ONCE(next_decay_ms))
-			WRITE_ONCE(next_decay_ms, deadline);
+		if (deadline < READ_ONCE(slab_next_decay_ms))
+			WRITE_ONCE(slab_next_decay_ms, deadline);
 	}
 }
 
-/*
- * Unmap @s's empty slabs beyond its reserve that have been empty since
- * before @cutoff, oldest (the list's tail) first.
+/**
+ * __kmem_cache_decay - unmap the empty slabs of @s that stayed empty long
+ * enough
+ * @s: the cache
+ * @cutoff: slabs empty since before this time (ms) go, oldest first
+ * @retired: receives SLAB_TYPESAFE_BY_RCU slabs (see release_slabs())
+ *
+ * Only slabs beyond the cache's reserve go.  Context: no lock held.
  * Return: when the next of its slabs will be due, or ~0UL.
  */
-static unsigned long decay_cache(struct kmem_cache *s, unsigned long cutoff)
+unsigned long __kmem_cache_decay(struct kmem_cache *s, unsigned long cutoff,
+				 struct list_head *retired)
 {
 	unsigned long next = ~0UL;
 	LIST_HEAD(release);
@@ -247,45 +441,36 @@ static unsigned long decay_cache(struct kmem_cache *s, unsigned long cutoff)
 		s->nr_slabs--;
 	}
 	pthread_mutex_unlock(&s->lock);
-	release_slabs(s, &release);
+	release_slabs(s, &release, retired);
 	return next;
 }
 
-/*
- * slab_decay - give back empty slabs that stayed empty long enough
+/**
+ * __slab_meta_decay - __kmem_cache_decay() for the metadata caches
+ * @cutoff: as for __kmem_cache_decay()
  *
- * Called from the slow paths of user caches with no lock held (never from
- * a metadata allocation, which may run under a cache lock, nor for
- * GFP_NOWAIT); costs one clock read when nothing is due.  A thread that
- * finds another one decaying goes on.
+ * Return: when the next of their slabs will be due, or ~0UL.
  */
-static void slab_decay(void)
+unsigned long __slab_meta_decay(unsigned long cutoff)
 {
-	unsigned long now = kslab_now_ms_coarse(), next = ~0UL;
-	struct kmem_cache *s;
+	unsigned long next = ~0UL;
 	unsigned int i;
+	LIST_HEAD(none);	/* metadata caches are never TYPESAFE_BY_RCU */
 
-	if (now < READ_ONCE(next_decay_ms))
-		return;
-	if (pthread_mutex_trylock(&slab_mutex))
-		return;
-	WRITE_ONCE(next_decay_ms, ~0UL);
-	list_for_each_entry(s, &slab_caches, list) {
-		unsigned long due = decay_cache(s, now - slab_decay_ms);
-
-		if (due < next)
-			next = due;
-	}
 	for (i = 0; i < NR_META_CACHES; i++) {
-		unsigned long due = decay_cache(&slab_meta_caches[i],
-						now - slab_decay_ms);
+		unsigned long due = __kmem_cache_decay(&slab_meta_caches[i],
+						       cutoff, &none);
 
 		if (due < next)
 			next = due;
 	}
-	if (next < READ_ONCE(next_decay_ms))
-		WRITE_ONCE(next_decay_ms, next);
-	pthread_mutex_unlock(&slab_mutex);
+	return next;
+}
+
+/* The decay interval, for the generic layer's slab_decay(). */
+unsigned long __slab_decay_ms(void)
+{
+	return slab_decay_ms;
 }
 
 /**
@@ -447,10 +632,9 @@ static unsigned int refill_objects(struct kmem_cache *s, gfp_t gfp,
 		if (!slab)
 			return 0;
 		if (!cache_lock(s, gfp)) {
-			LIST_HEAD(one);
-
-			list_add(&slab->slab_list, &one);
-			release_slabs(s, &one);
+			/* no object of it was handed out: no reader, no grace period */
+			pagemap_unregister(slab, s->slab_size);
+			slab_unmap(slab, s->slab_size);
 			return 0;
 		}
 		/* under the lock: see slab_mark_cache_hooked() */
@@ -500,7 +684,7 @@ static void depot_put_empty(struct kmem_cache *s, struct magazine *mag,
 			    bool may_free)
 {
 	if (s->depot_nr_empty >= depot_limit && may_free) {
-		kfree(mag);
+		slab_meta_free(mag);
 		return;
 	}
 	mag->count = 0;
@@ -552,11 +736,11 @@ static void depot_flush(struct kmem_cache *s)
 
 	while ((mag = depot_get_full(s))) {
 		put_objects(s, mag->objs, mag->count);
-		kfree(mag);
+		slab_meta_free(mag);
 	}
 	while ((mag = s->depot_empty)) {
 		s->depot_empty = mag->next;
-		kfree(mag);
+		slab_meta_free(mag);
 	}
 	s->depot_nr_empty = 0;
 }
@@ -590,7 +774,7 @@ static void thread_cache_drain(struct kmem_cache *s, struct thread_cache *tc)
 {
 	if (tc->loaded) {
 		put_objects(s, tc->objs, tc->count);
-		kfree(tc->loaded);
+		slab_meta_free(tc->loaded);
 	}
 	/*
 	 * A fork() child may catch its owner inside swap_magazines(), with
@@ -599,7 +783,7 @@ static void thread_cache_drain(struct kmem_cache *s, struct thread_cache *tc)
 	 */
 	if (tc->prev && tc->prev != tc->loaded) {
 		put_objects(s, tc->prev->objs, tc->prev_count);
-		kfree(tc->prev);
+		slab_meta_free(tc->prev);
 	}
 	tc->loaded = NULL;
 	tc->prev = NULL;
@@ -655,29 +839,26 @@ static void thread_table_release(struct thread_cache_table *table, bool retire)
 				thread_cache_drain(s, tc);
 			pthread_mutex_unlock(&s->lock);
 		}
-		kfree(tc);
+		slab_meta_free(tc);
 	}
-	kfree(table->caches);
+	slab_meta_free(table->caches);
 	table->caches = NULL;
 	table->size = 0;
 }
 
-static void thread_caches_release(struct kslab_thread *t, bool retire)
-{
-	if (!t->caches.size)
-		return;
-	pthread_mutex_lock(&slab_mutex);
-	thread_table_release(&t->caches, retire);
-	pthread_mutex_unlock(&slab_mutex);
-}
-
 /**
- * slab_thread_exit - give back an exiting thread's front ends
- * @t: the thread's state; t->exiting is set, so none is set up again
+ * __slab_thread_release - give back every front end of a thread
+ * @t: the thread's state: the calling thread's, t->exiting set so none
+ *     is set up again (@retire: its magazines go to the depots), or, in a
+ *     fork() child, a thread that does not exist there (drained)
+ * @retire: park the magazines in the depots instead of draining them
+ *
+ * Context: slab_mutex held (no cache goes meanwhile).
  */
-void slab_thread_exit(struct kslab_thread *t)
+void __slab_thread_release(struct kslab_thread *t, bool retire)
 {
-	thread_caches_release(t, true);
+	if (t->caches.size)
+		thread_table_release(&t->caches, retire);
 }
 
 static bool grow_thread_table(unsigned int id)
@@ -701,7 +882,7 @@ static bool grow_thread_table(unsigned int id)
 	/* a fork() child must never see a freed table: publish, then free */
 	kslab_self.caches.caches = table;
 	kslab_self.caches.size = size;
-	kfree(old);
+	slab_meta_free(old);
 	return true;
 }
 
@@ -818,7 +999,8 @@ pop:
  * @gfp: allocation context
  *
  * Everything the fast path leaves out: refilling the thread's magazines,
- * __GFP_ZERO, __GFP_NOFAIL retries and errno.
+ * __GFP_NOFAIL retries and errno.  The generic layer runs the
+ * allocation hook and the decay around it (slab_alloc_slow()).
  *
  * Return: an object, or NULL with errno ENOMEM.
  */
@@ -833,14 +1015,9 @@ void *__slab_alloc(struct kmem_cache *s, gfp_t gfp)
 		nanosleep(&backoff, NULL);
 		obj = refill_thread_cache(s, gfp & ~__GFP_NOWAIT_BIT);
 	}
-	if (unlikely(!obj)) {
+	if (unlikely(!obj))
 		errno = ENOMEM;
-		return NULL;
-	}
-	/* no lock held here; metadata allocations run under other locks */
-	if (!s->internal && !(gfp & __GFP_NOWAIT_BIT))
-		slab_decay();
-	return slab_post_alloc_hook(s, obj, gfp);
+	return obj;
 }
 
 /**
@@ -850,22 +1027,27 @@ void *__slab_alloc(struct kmem_cache *s, gfp_t gfp)
  *
  * Swap in the previous magazine if it is empty; else hand the previous
  * (full) magazine to the depot and load an empty one.
+ *
+ * Return: true when the free went below the thread's magazines (the
+ * generic layer then lets slabs decay).
  */
-void __slab_free(struct kmem_cache *s, void *obj)
+bool __slab_free(struct kmem_cache *s, void *obj)
 {
 	struct thread_cache *tc = this_thread_cache(s);
 	struct magazine *empty;
+	bool below = false;
 
 	if (!tc)
 		tc = thread_cache_create(s);
 	if (!tc) {
+		/* an exiting thread or a metadata cache: no decay from here */
 		free_single(s, obj);
-		return;
+		return false;
 	}
 	stat(s, FREE_SLOWPATH);
 	if (tc->count && tc->objs[tc->count - 1] == obj) {
 		slab_report_bad_free(s, obj, "double free");
-		return;
+		return false;
 	}
 	if (tc->count < tc->size)
 		goto push;
@@ -890,10 +1072,11 @@ void __slab_free(struct kmem_cache *s, void *obj)
 		WRITE_ONCE(tc->count, 0);
 	}
 	pthread_mutex_unlock(&s->lock);
-	slab_decay();
+	below = true;
 push:
 	tc->objs[tc->count] = obj;
 	WRITE_ONCE(tc->count, tc->count + 1);
+	return below;
 }
 
 /* --------------------------------------------------------- cache setup */
@@ -1020,12 +1203,13 @@ static void release_all_empty(struct kmem_cache *s, struct list_head *release)
  * __kmem_cache_shutdown - take every free object back from every thread
  * and the depot and unmap every empty slab
  * @s: the cache being destroyed
+ * @retired: receives SLAB_TYPESAFE_BY_RCU slabs (see release_slabs())
  *
  * Context: slab_mutex held, so no thread is exiting and no fork is in
  * progress; the caller guarantees no other thread uses @s any more.
  * Return: true when no object of @s remains allocated.
  */
-bool __kmem_cache_shutdown(struct kmem_cache *s)
+bool __kmem_cache_shutdown(struct kmem_cache *s, struct list_head *retired)
 {
 	struct thread_cache *tc, *next;
 	LIST_HEAD(release);
@@ -1040,24 +1224,23 @@ bool __kmem_cache_shutdown(struct kmem_cache *s)
 	if (!empty)
 		WRITE_ONCE(s->dead, true);
 	pthread_mutex_unlock(&s->lock);
-	release_slabs(s, &release);
+	release_slabs(s, &release, retired);
 	return empty;
 }
 
 /**
- * __kmem_cache_release - free the descriptor of a cache with no slabs
- * @s: the cache
+ * __kmem_cache_release - the last of a cache with no slabs
+ * @s: the cache, whose descriptor its creator then frees
  */
 void __kmem_cache_release(struct kmem_cache *s)
 {
 	pthread_mutex_destroy(&s->lock);
-	kfree(s->name);
-	kfree(s);
 }
 
 /**
  * __kmem_cache_shrink - give every empty slab back to the OS
  * @s: the cache
+ * @retired: receives SLAB_TYPESAFE_BY_RCU slabs (see release_slabs())
  *
  * Empties the depot and the calling thread's own magazines into the
  * slabs first.  Other threads' magazines are theirs (they hold at most
@@ -1066,7 +1249,7 @@ void __kmem_cache_release(struct kmem_cache *s)
  * Return: 0 when the cache holds no slab any more, else the number of
  * slabs that still hold live objects.
  */
-int __kmem_cache_shrink(struct kmem_cache *s)
+int __kmem_cache_shrink(struct kmem_cache *s, struct list_head *retired)
 {
 	struct thread_cache *tc = this_thread_cache(s);
 	LIST_HEAD(release);
@@ -1085,7 +1268,7 @@ int __kmem_cache_shrink(struct kmem_cache *s)
 	release_all_empty(s, &release);
 	left = s->nr_slabs;
 	pthread_mutex_unlock(&s->lock);
-	release_slabs(s, &release);
+	release_slabs(s, &release, retired);
 	return left > (unsigned long)__INT_MAX__ ? __INT_MAX__ : (int)left;
 }
 
@@ -1122,54 +1305,30 @@ void __kmem_cache_get_info(struct kmem_cache *s, struct kmem_cache_info *info)
 /* ---------------------------------------------------- threads and fork */
 
 /**
- * slab_init - read the slab layer's options
+ * slab_init - read the slab layer's options, create the metadata caches
  *
- * Context: kslab_init(), before any cache exists.
+ * Context: kslab_init(), before any other cache exists.
  */
 void slab_init(void)
 {
 	empty_slab_reserve = kslab_option(OPT_EMPTY_SLABS);
 	slab_decay_ms = kslab_option(OPT_SLAB_DECAY_MS);
 	depot_limit = kslab_option(OPT_DEPOT_MAGAZINES);
+	create_meta_caches();
 }
 
 /*
  * fork() in a threaded program: the lock order and the table of handlers
- * are in mm/lifecycle.c.  The user caches: slab_mutex, then every cache
- * lock; in the child, the magazines of threads that do not exist there go
- * back to their caches.
+ * are in mm/lifecycle.c; the generic layer walks the caches.
  */
-void slab_fork_prepare(void)
+void __kmem_cache_fork_lock(struct kmem_cache *s)
 {
-	struct kmem_cache *s;
-
-	pthread_mutex_lock(&slab_mutex);
-	list_for_each_entry(s, &slab_caches, list)
-		pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->lock);
 }
 
-void slab_fork_parent(void)
+void __kmem_cache_fork_unlock(struct kmem_cache *s)
 {
-	struct kmem_cache *s;
-
-	list_for_each_entry(s, &slab_caches, list)
-		pthread_mutex_unlock(&s->lock);
-	pthread_mutex_unlock(&slab_mutex);
-}
-
-void slab_fork_child(void)
-{
-	slab_fork_parent();
-}
-
-/**
- * slab_thread_gone - give back the magazines of a thread a fork() child
- * lacks
- * @t: that thread's state, in the child's copy of memory
- */
-void slab_thread_gone(struct kslab_thread *t)
-{
-	thread_caches_release(t, false);
+	pthread_mutex_unlock(&s->lock);
 }
 
 /* The metadata caches' locks, innermost of the allocator's. */
