@@ -379,7 +379,10 @@ void slab_meta_free(const void *p);
 #define LARGE_TAIL		128UL
 #define KMALLOC_LARGE_MAX	(1UL << 46)
 
-/* mm/slab_common.c: the generic layer's slow paths and walks */
+/*
+ * mm/slab_common.c: the generic layer's slow paths (never inlined into
+ * the fast paths, which would then need a stack frame) and walks
+ */
 void *slab_alloc_slow(struct kmem_cache *s, gfp_t gfp);
 void slab_free_slow(struct kmem_cache *s, void *obj);
 void slab_thread_exit(struct kslab_thread *t);

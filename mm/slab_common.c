@@ -341,7 +341,7 @@ static void slab_decay(void);
  * nor for GFP_NOWAIT).
  * Return: the object, or NULL with errno ENOMEM.
  */
-void *slab_alloc_slow(struct kmem_cache *s, gfp_t gfp)
+noinline void *slab_alloc_slow(struct kmem_cache *s, gfp_t gfp)
 {
 	void *obj = __slab_alloc(s, gfp);
 
@@ -357,7 +357,7 @@ void *slab_alloc_slow(struct kmem_cache *s, gfp_t gfp)
  * @s: the cache
  * @obj: a checked object of @s
  */
-void slab_free_slow(struct kmem_cache *s, void *obj)
+noinline void slab_free_slow(struct kmem_cache *s, void *obj)
 {
 	if (__slab_free(s, obj))
 		slab_decay();
