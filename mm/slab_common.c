@@ -865,6 +865,15 @@ void slab_caches_init(void)
 
 /* ------------------------------------------------- threads and fork() */
 
+static void thread_release(struct kslab_thread *t, bool retire)
+{
+	if (!t->caches.size)
+		return;
+	pthread_mutex_lock(&slab_mutex);
+	__slab_thread_release(t, retire);
+	pthread_mutex_unlock(&slab_mutex);
+}
+
 /**
  * slab_thread_exit - give back an exiting thread's front ends
  * @t: the thread's state; t->exiting is set, so none is set up again
@@ -873,11 +882,7 @@ void slab_caches_init(void)
  */
 void slab_thread_exit(struct kslab_thread *t)
 {
-	if (!t->caches.size)
-		return;
-	pthread_mutex_lock(&slab_mutex);
-	__slab_thread_release(t, true);
-	pthread_mutex_unlock(&slab_mutex);
+	thread_release(t, true);
 }
 
 /**
@@ -887,11 +892,7 @@ void slab_thread_exit(struct kslab_thread *t)
  */
 void slab_thread_gone(struct kslab_thread *t)
 {
-	if (!t->caches.size)
-		return;
-	pthread_mutex_lock(&slab_mutex);
-	__slab_thread_release(t, false);
-	pthread_mutex_unlock(&slab_mutex);
+	thread_release(t, false);
 }
 
 /*
