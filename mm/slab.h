@@ -45,8 +45,10 @@
 struct kmem_cache;
 
 /*
- * struct slab - the header at the start of every slab, and at the end of
- * every large kmalloc mapping (cache == NULL).
+ * struct slab - what kslab knows of a slab: kslab metadata beside a user
+ * cache's slab (off the slab, out of reach of writes past an object), the
+ * header at the start of a metadata cache's slab, and the tail of every
+ * large kmalloc mapping (cache == NULL).
  *
  * Objects live at base + i * slot_size for i < objects.  Bit i of
  * free_map is set while object i is in the slab (free); clear while it is
@@ -60,6 +62,7 @@ struct kmem_cache;
 struct slab {
 	struct kmem_cache *cache;	/* tagged: use slab_cache() */
 	unsigned char *base;		/* first object; immutable */
+	unsigned char *mem;		/* the mapping's start; immutable */
 	size_t size;			/* bytes mapped */
 	unsigned int inuse;		/* objects out of the slab; under lock */
 	unsigned int first_free;	/* no free bit in words below; under lock */
@@ -352,7 +355,7 @@ void __slab_thread_release(struct kslab_thread *t, bool retire);
 void *__slab_alloc_large(size_t size, gfp_t gfp);
 void __slab_free_large(struct slab *slab);
 void slab_init(void);
-void *slab_map(size_t size);
+void *slab_map(size_t size, size_t align);
 void slab_unmap(void *p, size_t size);
 void slab_meta_fork_prepare(void);
 void slab_meta_fork_parent(void);

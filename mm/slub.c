@@ -107,18 +107,22 @@ static void cache_unlock(struct kmem_cache *s)
 /* ---------------------------------------------------------------- slabs */
 
 /**
- * slab_map - map @size bytes aligned to a granule
+ * slab_map - map @size bytes aligned to @align
  * @size: a multiple of the page size
+ * @align: a power of two; below a granule, a granule
  *
  * Context: any thread, no lock needed.
  * Return: the mapping, or NULL with errno ENOMEM.
  */
-void *slab_map(size_t size)
+void *slab_map(size_t size, size_t align)
 {
-	size_t extra = SLAB_GRANULE_SIZE - PAGE_SIZE;
 	uintptr_t start, aligned;
+	size_t extra;
 	void *p;
 
+	if (align < SLAB_GRANULE_SIZE)
+		align = SLAB_GRANULE_SIZE;
+	extra = align - PAGE_SIZE;
 	p = mmap(NULL, size + extra, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
@@ -126,7 +130,7 @@ void *slab_map(size_t size)
 		return NULL;
 	}
 	start = (uintptr_t)p;
-	aligned = (start + SLAB_GRANULE_SIZE - 1) & ~(SLAB_GRANULE_SIZE - 1);
+	aligned = (start + align - 1) & ~(align - 1);
 	if (aligned > start)
 		munmap(p, aligned - start);
 	if (start + extra > aligned)
@@ -162,7 +166,7 @@ void *__slab_alloc_large(size_t size, gfp_t gfp)
 	}
 	total = (size + LARGE_TAIL + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
 	for (;;) {
-		unsigned char *start = slab_map(total);
+		unsigned char *start = slab_map(total, 0);
 
 		if (start) {
 			slab = (struct slab *)(start + total - LARGE_TAIL);
@@ -179,6 +183,7 @@ void *__slab_alloc_large(size_t size, gfp_t gfp)
 	}
 	memset(slab, 0, sizeof(*slab));
 	slab->base = (unsigned char *)slab + LARGE_TAIL - total;
+	slab->mem = slab->base;
 	slab->size = total;
 	INIT_LIST_HEAD(&slab->slab_list);
 	return slab->base;
@@ -303,12 +308,14 @@ static void create_meta_caches(void)
 #define BITS_PER_LONG	64
 #define MAGAZINE_MAX_AUTO	((long)((1024 - sizeof(struct magazine)) / sizeof(void *)))
 
-static void setup_slab_header(struct kmem_cache *s, struct slab *slab)
+static void setup_slab_header(struct kmem_cache *s, struct slab *slab,
+			      unsigned char *mem)
 {
 	unsigned int i, tail = s->objs_per_slab % BITS_PER_LONG;
 
 	slab->cache = s;
-	slab->base = (unsigned char *)slab + s->slab_header;
+	slab->mem = mem;
+	slab->base = mem + s->slab_header;
 	slab->size = s->slab_size;
 	slab->inuse = 0;
 	slab->first_free = 0;
@@ -318,6 +325,33 @@ static void setup_slab_header(struct kmem_cache *s, struct slab *slab)
 		WRITE_ONCE(slab->free_map[i], ~0UL);
 	if (tail)
 		WRITE_ONCE(slab->free_map[s->map_words - 1], (1UL << tail) - 1);
+}
+
+/*
+ * A user cache's struct slab is kslab metadata, off the slab: no write
+ * past an object reaches it, and the objects start at the mapping, which
+ * is aligned to the cache's alignment.  A metadata cache's header sits at
+ * the start of its slab, since its header cannot come from itself.
+ */
+static bool slab_header_offslab(const struct slab *slab)
+{
+	return (const void *)slab != (const void *)slab->mem;
+}
+
+static void free_slab_header(struct slab *slab)
+{
+	if (slab_header_offslab(slab))
+		slab_meta_free(slab);
+}
+
+/* Unmap a slab that has left its cache and the address map. */
+static void unmap_slab(struct slab *slab)
+{
+	void *mem = slab->mem;
+	size_t size = slab->size;
+
+	free_slab_header(slab);
+	slab_unmap(mem, size);
 }
 
 /*
@@ -335,16 +369,27 @@ static void construct_slab(struct kmem_cache *s, struct slab *slab)
 
 static struct slab *new_slab(struct kmem_cache *s, gfp_t gfp)
 {
-	struct slab *slab = slab_map(s->slab_size);
+	unsigned char *mem = slab_map(s->slab_size, s->align);
+	struct slab *slab;
 
-	if (!slab)
+	if (!mem)
 		return NULL;
-	setup_slab_header(s, slab);
+	if (s->internal) {
+		slab = (struct slab *)mem;
+	} else {
+		slab = slab_meta_alloc(sizeof(*slab) +
+				       s->map_words * sizeof(long));
+		if (!slab) {
+			slab_unmap(mem, s->slab_size);
+			return NULL;
+		}
+	}
+	setup_slab_header(s, slab, mem);
 	if (s->ctor)
 		construct_slab(s, slab);
-	if (pagemap_register(slab, slab, s->slab_size,
+	if (pagemap_register(slab, mem, s->slab_size,
 			     gfp & __GFP_NOWAIT_BIT)) {
-		slab_unmap(slab, s->slab_size);
+		unmap_slab(slab);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -368,12 +413,12 @@ static void release_slabs(struct kmem_cache *s, struct list_head *list,
 
 	list_for_each_entry_safe(slab, next, list, slab_list) {
 		slab_release_meta(slab);
-		pagemap_unregister(slab, s->slab_size);
+		pagemap_unregister(slab->mem, s->slab_size);
 		stat(s, SLAB_RELEASED);
 		if (s->flags & SLAB_TYPESAFE_BY_RCU)
 			list_move_tail(&slab->slab_list, retired);
 		else
-			slab_unmap(slab, s->slab_size);
+			unmap_slab(slab);
 	}
 }
 
@@ -390,7 +435,7 @@ void __slab_unmap_retired(struct list_head *list)
 
 	list_for_each_entry_safe(slab, next, list, slab_list) {
 		list_del_init(&slab->slab_list);
-		slab_unmap(slab, slab->size);
+		unmap_slab(slab);
 	}
 }
 
@@ -633,8 +678,8 @@ static unsigned int refill_objects(struct kmem_cache *s, gfp_t gfp,
 			return 0;
 		if (!cache_lock(s, gfp)) {
 			/* no object of it was handed out: no reader, no grace period */
-			pagemap_unregister(slab, s->slab_size);
-			slab_unmap(slab, s->slab_size);
+			pagemap_unregister(slab->mem, s->slab_size);
+			unmap_slab(slab);
 			return 0;
 		}
 		/* under the lock: see slab_mark_cache_hooked() */
@@ -1091,6 +1136,8 @@ static size_t slab_header_size(struct kmem_cache *s, size_t n)
 {
 	size_t words = (n + BITS_PER_LONG - 1) / BITS_PER_LONG;
 
+	if (!s->internal)
+		return 0;	/* off the slab: see slab_header_offslab() */
 	return round_up_uint(sizeof(struct slab) + words * sizeof(long),
 			     s->align);
 }
@@ -1098,7 +1145,7 @@ static size_t slab_header_size(struct kmem_cache *s, size_t n)
 /* Objects that fit a slab of @size bytes, header included. */
 static size_t objects_per_slab(struct kmem_cache *s, size_t size)
 {
-	size_t n = (size - sizeof(struct slab)) / s->slot_size;
+	size_t n = size / s->slot_size;
 
 	while (n && slab_header_size(s, n) + n * s->slot_size > size)
 		n--;
