@@ -67,15 +67,15 @@
  *  - argument checking for kmem_cache_create() and the kernel-style
  *    reports for bad frees and leaked objects,
  *  - the kmalloc size classes: caches named kmalloc-<size> from 8 to
- *    KMALLOC_MAX_CACHE_SIZE, including 96 and 192, and large blocks
+ *    KMALLOC_MAX_CACHE_SIZE (256 KiB), including 96 and 192, and large blocks
  *    (__slab_alloc_large()) for anything larger,
  *  - the slow paths around the implementation's (the allocation hook,
  *    the decay of empty slabs), the free hook, its call back, and the
  *    after-grace-period free.
  *
- * A size is mapped to its class by a table for sizes up to 192 (where
- * the 96 and 192 classes break the powers of two) and by the position of
- * the highest bit above that, as the kernel does.
+ * A size is mapped to its class by a table for sizes up to 128 and, above
+ * that, by the position of its highest bit and the two bits below it
+ * (four classes per doubling, as jemalloc and mimalloc space theirs).
  */
 #include <errno.h>
 #include <limits.h>
@@ -100,22 +100,38 @@ LIST_HEAD(slab_caches);
 static struct kmem_cache **cache_by_id;
 static unsigned int nr_cache_ids;
 
-#define KMALLOC_SHIFT_LOW	3
-#define NR_KMALLOC_CACHES	(KMALLOC_SHIFT_HIGH + 1)
+/*
+ * The kmalloc size classes.  Up to 128 bytes: 8, then every multiple of
+ * 16 (so 96 is one).  Above: four classes per doubling, 2^k + j * 2^(k-2)
+ * for j = 1..4 (so 192 is one), up to KMALLOC_MAX_CACHE_SIZE: a request
+ * gets at most 25% more than it asked for.  Every class of 16 bytes or
+ * more is a multiple of 16, and a cache aligns its objects to the largest
+ * power of two dividing its size, so every object of 16 bytes or more is
+ * 16-byte aligned and power-of-two sizes are naturally aligned.
+ */
+#define KMALLOC_SMALL_MAX	128
+#define KMALLOC_SMALL_CLASSES	9	/* 8, 16, 32, 48, ..., 128 */
+#define KMALLOC_SHIFT_SMALL	7	/* 2^7 = KMALLOC_SMALL_MAX */
+#define NR_KMALLOC_CACHES	(KMALLOC_SMALL_CLASSES +		\
+				 4 * (KMALLOC_SHIFT_HIGH - KMALLOC_SHIFT_SMALL))
 
-/* index 1 is kmalloc-96, 2 is kmalloc-192, n >= 3 is kmalloc-(1 << n) */
 static struct kmem_cache *kmalloc_caches[NR_KMALLOC_CACHES];
 
-static const unsigned char size_index[24] = {
-	3,	/* 8 */
-	4,	/* 16 */
-	5, 5,	/* 32 */
-	6, 6, 6, 6,	/* 64 */
-	1, 1, 1, 1,	/* 96 */
-	7, 7, 7, 7,	/* 128 */
-	2, 2, 2, 2, 2, 2, 2, 2	/* 192 */
+/* the class of sizes up to 128, by (size - 1) / 8 */
+static const unsigned char size_index[KMALLOC_SMALL_MAX / 8] = {
+	0,	/* 8 */
+	1,	/* 16 */
+	2, 2,	/* 32 */
+	3, 3,	/* 48 */
+	4, 4,	/* 64 */
+	5, 5,	/* 80 */
+	6, 6,	/* 96 */
+	7, 7,	/* 112 */
+	8, 8,	/* 128 */
 };
 
+_Static_assert(KMALLOC_MAX_CACHE_SIZE == 1UL << KMALLOC_SHIFT_HIGH,
+	       "the classes end at KMALLOC_MAX_CACHE_SIZE");
 
 /* ------------------------------------------------------------- reports */
 
@@ -620,11 +636,30 @@ int kmem_cache_get_info(struct kmem_cache *s, struct kmem_cache_info *info)
 
 /* ------------------------------------------------------------- kmalloc */
 
+/* The class of @size, 1 <= @size <= KMALLOC_MAX_CACHE_SIZE. */
 static __always_inline unsigned int kmalloc_index(size_t size)
 {
-	if (size <= 192)
-		return size_index[(size - 1) / 8];
-	return 64 - __builtin_clzl(size - 1);
+	size_t n = size - 1;
+	unsigned int shift;
+
+	if (size <= KMALLOC_SMALL_MAX)
+		return size_index[n / 8];
+	/* 2^shift < size <= 2^(shift + 1); the quarter of that doubling */
+	shift = 63 - __builtin_clzl(n);
+	return KMALLOC_SMALL_CLASSES + (shift - KMALLOC_SHIFT_SMALL) * 4 +
+	       ((n >> (shift - 2)) & 3);
+}
+
+/* The size of class @i. */
+static unsigned int kmalloc_class_size(unsigned int i)
+{
+	unsigned int shift;
+
+	if (i < KMALLOC_SMALL_CLASSES)
+		return i ? 16 * i : 8;
+	i -= KMALLOC_SMALL_CLASSES;
+	shift = KMALLOC_SHIFT_SMALL + i / 4;
+	return (1U << shift) + (i % 4 + 1) * (1U << (shift - 2));
 }
 
 static noinline void *kmalloc_large(size_t size, gfp_t gfp)
@@ -828,18 +863,14 @@ void *kmemdup(const void *p, size_t len, gfp_t gfp)
 
 /* ------------------------------------------------------------ start-up */
 
-static const unsigned int kmalloc_class_size[NR_KMALLOC_CACHES] = {
-	0, 96, 192, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192,
-};
-
 static void create_kmalloc_caches(void)
 {
 	unsigned int i;
 
-	for (i = 1; i < NR_KMALLOC_CACHES; i++) {
-		unsigned int size = kmalloc_class_size[i];
-		/* power-of-two sizes are naturally aligned, as in the kernel */
-		unsigned int align = (size & (size - 1)) ? 0 : size;
+	for (i = 0; i < NR_KMALLOC_CACHES; i++) {
+		unsigned int size = kmalloc_class_size(i);
+		/* the largest power of two dividing it: see the classes */
+		unsigned int align = size & -size;
 		char name[32];
 
 		snprintf(name, sizeof(name), "kmalloc-%u", size);

@@ -1219,11 +1219,18 @@ int __kmem_cache_create(struct kmem_cache *s)
 	/* 126 pointers and the header fill a 1 KiB metadata object */
 	mag = kslab_option(OPT_MAGAZINE_OBJECTS);
 	if (!mag) {
+		/*
+		 * 32 KiB of objects per magazine, 4 to 126 of them; above
+		 * 64 KiB objects, at most 256 KiB per magazine, so a thread
+		 * holds no more than 512 KiB of one big class.
+		 */
 		mag = (32 * 1024) / s->slot_size;
 		if (mag > MAGAZINE_MAX_AUTO)
 			mag = MAGAZINE_MAX_AUTO;
 		if (mag < 4)
 			mag = 4;
+		if (mag * s->slot_size > 256 * 1024)
+			mag = (256 * 1024) / s->slot_size ? : 1;
 	}
 	s->magazine_size = mag;
 

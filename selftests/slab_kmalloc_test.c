@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The kmalloc family: the size classes from 8 to 8192 (including the 96 and
- * 192 byte ones), ZERO_SIZE_PTR, large allocations mapped directly, sizes
+ * The kmalloc family: the size classes from 8 to KMALLOC_MAX_CACHE_SIZE
+ * (including the 96 and 192 byte ones), their alignment, ZERO_SIZE_PTR, large allocations mapped directly, sizes
  * that cannot be served, zeroing (kzalloc, kcalloc), multiplication
  * overflow (kcalloc, kmalloc_array), krealloc in every direction and on
  * failure, kstrdup/kmemdup, kfree of objects from named caches, and the
@@ -28,20 +28,34 @@
 #define KiB	(1UL << 10)
 #define MiB	(1UL << 20)
 
-/* The kernel's size classes with an 8-byte minimum. */
+/*
+ * kslab's size classes: 8, then multiples of 16 up to 128; above that
+ * four per doubling, so a size in (2^k, 2^(k+1)] rounds up to a multiple
+ * of 2^(k-2).
+ */
 static size_t expected_class(size_t size)
 {
-	size_t c;
+	size_t pow = 128, step;
 
 	if (size <= 8)
 		return 8;
-	if (size > 64 && size <= 96)
-		return 96;
-	if (size > 128 && size <= 192)
-		return 192;
-	for (c = 16; c < size; c <<= 1)
-		;
-	return c;
+	if (size <= 128)
+		return (size + 15) & ~(size_t)15;
+	while (pow * 2 < size)
+		pow <<= 1;
+	step = pow / 4;
+	return (size + step - 1) / step * step;
+}
+
+/* Sizes to try: each one up to 8192, then both sides of every class edge. */
+static size_t next_size(size_t size)
+{
+	size_t c;
+
+	if (size < 8192)
+		return size + 1;
+	c = expected_class(size);
+	return size == c ? c + 1 : c;
 }
 
 static void fill(void *p, size_t len, unsigned int seed)
@@ -87,11 +101,11 @@ static int cmp_ptr(const void *a, const void *b)
 
 /* ---- size classes ----------------------------------------------------- */
 
-TEST(kmalloc_serves_every_size_up_to_8192_with_writable_ksize)
+TEST(kmalloc_serves_every_class_with_writable_ksize)
 {
 	size_t size;
 
-	for (size = 1; size <= 8192; size++) {
+	for (size = 1; size <= KMALLOC_MAX_CACHE_SIZE; size = next_size(size)) {
 		void *p = kmalloc(size, GFP_KERNEL);
 		size_t ks;
 
@@ -105,11 +119,11 @@ TEST(kmalloc_serves_every_size_up_to_8192_with_writable_ksize)
 	}
 }
 
-TEST(kmalloc_rounds_up_to_the_kernel_size_classes)
+TEST(kmalloc_rounds_up_to_the_size_classes)
 {
 	size_t size;
 
-	for (size = 1; size <= 8192; size++) {
+	for (size = 1; size <= KMALLOC_MAX_CACHE_SIZE; size = next_size(size)) {
 		void *p = kmalloc(size, GFP_KERNEL);
 
 		ASSERT_NE(NULL, p);
@@ -130,6 +144,39 @@ TEST(kmalloc_has_96_and_192_byte_classes)
 	EXPECT_EQ(192, ksize(b));
 	kfree(a);
 	kfree(b);
+}
+
+TEST(kmalloc_wastes_at_most_a_quarter_from_256_bytes)
+{
+	size_t size;
+
+	for (size = 256; size <= KMALLOC_MAX_CACHE_SIZE; size = next_size(size)) {
+		void *p = kmalloc(size, GFP_KERNEL);
+
+		ASSERT_NE(NULL, p);
+		EXPECT_LE(ksize(p) * 4, size * 5) TH_LOG("kmalloc(%zu)", size);
+		kfree(p);
+	}
+}
+
+TEST(kmalloc_objects_of_16_bytes_or_more_are_16_byte_aligned)
+{
+	size_t size;
+
+	for (size = 9; size <= KMALLOC_MAX_CACHE_SIZE; size = next_size(size)) {
+		void *objs[8];
+		unsigned int i;
+
+		for (i = 0; i < ARRAY_SIZE(objs); i++) {
+			objs[i] = kmalloc(size, GFP_KERNEL);
+			ASSERT_NE(NULL, objs[i]);
+			if (ksize(objs[i]) >= 16)
+				EXPECT_EQ(0, (uintptr_t)objs[i] % 16)
+					TH_LOG("kmalloc(%zu) = %p", size, objs[i]);
+		}
+		for (i = 0; i < ARRAY_SIZE(objs); i++)
+			kfree(objs[i]);
+	}
 }
 
 TEST(kmalloc_power_of_two_sizes_are_naturally_aligned)

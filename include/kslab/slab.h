@@ -63,8 +63,8 @@ typedef unsigned int slab_flags_t;
 #define ZERO_SIZE_PTR		((void *)16)
 #define ZERO_OR_NULL_PTR(x)	((uintptr_t)(x) <= (uintptr_t)ZERO_SIZE_PTR)
 
-/* The largest size served from a kmalloc-<size> cache. */
-#define KMALLOC_SHIFT_HIGH	13
+/* The largest size served from a kmalloc-<size> cache (256 KiB). */
+#define KMALLOC_SHIFT_HIGH	18
 #define KMALLOC_MAX_CACHE_SIZE	(1UL << KMALLOC_SHIFT_HIGH)
 
 struct kmem_cache;
