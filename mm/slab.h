@@ -62,10 +62,10 @@ struct kmem_cache;
 struct slab {
 	struct kmem_cache *cache;	/* tagged: use slab_cache() */
 	unsigned char *base;		/* first object; immutable */
-	unsigned char *mem;		/* the mapping's start; immutable */
 	size_t size;			/* bytes mapped */
 	unsigned int inuse;		/* objects out of the slab; under lock */
-	unsigned int first_free;	/* no free bit in words below; under lock */
+	unsigned short first_free;	/* no free bit in words below; under lock */
+	bool offslab;			/* the mapping starts at base; immutable */
 	struct list_head slab_list;	/* partial/full/empty; under lock */
 	void *meta;			/* features' state: slab_release_meta() */
 	unsigned long empty_since;	/* ms, while on the empty list */
@@ -346,6 +346,7 @@ void __kmem_cache_get_info(struct kmem_cache *s, struct kmem_cache_info *info);
 unsigned long __kmem_cache_decay(struct kmem_cache *s, unsigned long cutoff,
 				 struct list_head *retired);
 unsigned long __slab_meta_decay(unsigned long cutoff);
+void __slab_meta_shrink(void);
 unsigned long __slab_decay_ms(void);
 extern unsigned long slab_next_decay_ms;
 void __slab_unmap_retired(struct list_head *list);
@@ -368,7 +369,7 @@ void slab_meta_fork_child(void);
  * another allocator's lock was held at the fork.
  */
 #define META_MIN_SIZE		32U
-#define NR_META_CACHES		8	/* 32 bytes to 4 KiB */
+#define NR_META_CACHES		15	/* 32 bytes to 4 KiB, two per doubling */
 extern struct kmem_cache slab_meta_caches[NR_META_CACHES];
 void *slab_meta_alloc(size_t size);
 void *slab_meta_zalloc(size_t size);

@@ -592,6 +592,8 @@ int kmem_cache_shrink(struct kmem_cache *s)
 		return -EINVAL;
 	left = __kmem_cache_shrink(s, &retired);
 	slab_retire_hook(&retired);
+	/* the slabs that went freed their headers */
+	__slab_meta_shrink();
 	return left;
 }
 

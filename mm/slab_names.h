@@ -29,6 +29,7 @@
 #define __slab_free	__kslab_slab_free
 #define __slab_free_large	__kslab_slab_free_large
 #define __slab_meta_decay	__kslab_slab_meta_decay
+#define __slab_meta_shrink	__kslab_slab_meta_shrink
 #define __slab_thread_release	__kslab_slab_thread_release
 #define __slab_unmap_retired	__kslab_slab_unmap_retired
 #define fin_dying_objects	__kslab_fin_dying_objects

@@ -183,7 +183,7 @@ void *__slab_alloc_large(size_t size, gfp_t gfp)
 	}
 	memset(slab, 0, sizeof(*slab));
 	slab->base = (unsigned char *)slab + LARGE_TAIL - total;
-	slab->mem = slab->base;
+	slab->offslab = true;	/* the mapping starts at base */
 	slab->size = total;
 	INIT_LIST_HEAD(&slab->slab_list);
 	return slab->base;
@@ -216,8 +216,15 @@ void __slab_free_large(struct slab *slab)
  */
 struct kmem_cache slab_meta_caches[NR_META_CACHES];
 
+/* Two metadata classes per doubling: 32, 48, 64, 96, ..., 3072, 4096. */
+static unsigned int meta_size(unsigned int i)
+{
+	return (i % 2 ? 3 * META_MIN_SIZE / 2 : META_MIN_SIZE) << (i / 2);
+}
+
 static void *alloc_single(struct kmem_cache *s, gfp_t gfp);
 static void free_single(struct kmem_cache *s, void *obj);
+static void release_all_empty(struct kmem_cache *s, struct list_head *release);
 
 /**
  * slab_meta_alloc - memory for kslab's own bookkeeping
@@ -232,7 +239,7 @@ void *slab_meta_alloc(size_t size)
 	void *p;
 
 	for (i = 0; i < NR_META_CACHES; i++) {
-		if (size <= (META_MIN_SIZE << i)) {
+		if (size <= meta_size(i)) {
 			p = alloc_single(&slab_meta_caches[i], GFP_KERNEL);
 			if (!p)
 				errno = ENOMEM;
@@ -252,7 +259,7 @@ void *slab_meta_zalloc(size_t size)
 {
 	void *p;
 
-	if (size > (META_MIN_SIZE << (NR_META_CACHES - 1)))
+	if (size > meta_size(NR_META_CACHES - 1))
 		return __slab_alloc_large(size, GFP_KERNEL);
 	p = slab_meta_alloc(size);
 	if (p)
@@ -293,8 +300,11 @@ static void create_meta_caches(void)
 	for (i = 0; i < NR_META_CACHES; i++) {
 		struct kmem_cache *s = &slab_meta_caches[i];
 
-		s->object_size = META_MIN_SIZE << i;
-		s->align = s->object_size < CACHE_LINE_SIZE ? 0 : CACHE_LINE_SIZE;
+		s->object_size = meta_size(i);
+		/* the largest power of two dividing the size, up to a line */
+		s->align = s->object_size & -s->object_size;
+		if (s->align > CACHE_LINE_SIZE)
+			s->align = CACHE_LINE_SIZE;
 		snprintf(names[i], sizeof(names[i]), "kslab-meta-%u",
 			 s->object_size);
 		s->name = names[i];
@@ -314,7 +324,7 @@ static void setup_slab_header(struct kmem_cache *s, struct slab *slab,
 	unsigned int i, tail = s->objs_per_slab % BITS_PER_LONG;
 
 	slab->cache = s;
-	slab->mem = mem;
+	slab->offslab = (void *)slab != (void *)mem;
 	slab->base = mem + s->slab_header;
 	slab->size = s->slab_size;
 	slab->inuse = 0;
@@ -333,24 +343,22 @@ static void setup_slab_header(struct kmem_cache *s, struct slab *slab,
  * is aligned to the cache's alignment.  A metadata cache's header sits at
  * the start of its slab, since its header cannot come from itself.
  */
-static bool slab_header_offslab(const struct slab *slab)
-{
-	return (const void *)slab != (const void *)slab->mem;
-}
+_Static_assert(SLAB_MAX_SIZE / sizeof(void *) / BITS_PER_LONG <= 0xffff,
+	       "slab->first_free holds any bitmap word index");
 
-static void free_slab_header(struct slab *slab)
+static unsigned char *slab_mem(const struct slab *slab)
 {
-	if (slab_header_offslab(slab))
-		slab_meta_free(slab);
+	return slab->offslab ? slab->base : (unsigned char *)slab;
 }
 
 /* Unmap a slab that has left its cache and the address map. */
 static void unmap_slab(struct slab *slab)
 {
-	void *mem = slab->mem;
+	unsigned char *mem = slab_mem(slab);
 	size_t size = slab->size;
 
-	free_slab_header(slab);
+	if (slab->offslab)
+		slab_meta_free(slab);
 	slab_unmap(mem, size);
 }
 
@@ -413,7 +421,7 @@ static void release_slabs(struct kmem_cache *s, struct list_head *list,
 
 	list_for_each_entry_safe(slab, next, list, slab_list) {
 		slab_release_meta(slab);
-		pagemap_unregister(slab->mem, s->slab_size);
+		pagemap_unregister(slab_mem(slab), s->slab_size);
 		stat(s, SLAB_RELEASED);
 		if (s->flags & SLAB_TYPESAFE_BY_RCU)
 			list_move_tail(&slab->slab_list, retired);
@@ -510,6 +518,27 @@ unsigned long __slab_meta_decay(unsigned long cutoff)
 			next = due;
 	}
 	return next;
+}
+
+/**
+ * __slab_meta_shrink - give every empty slab of the metadata caches back
+ *
+ * After kmem_cache_shrink(): the slabs it unmapped freed their headers.
+ */
+void __slab_meta_shrink(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < NR_META_CACHES; i++) {
+		struct kmem_cache *s = &slab_meta_caches[i];
+		LIST_HEAD(release);
+		LIST_HEAD(none);
+
+		pthread_mutex_lock(&s->lock);
+		release_all_empty(s, &release);
+		pthread_mutex_unlock(&s->lock);
+		release_slabs(s, &release, &none);
+	}
 }
 
 /* The decay interval, for the generic layer's slab_decay(). */
@@ -678,7 +707,7 @@ static unsigned int refill_objects(struct kmem_cache *s, gfp_t gfp,
 			return 0;
 		if (!cache_lock(s, gfp)) {
 			/* no object of it was handed out: no reader, no grace period */
-			pagemap_unregister(slab->mem, s->slab_size);
+			pagemap_unregister(slab_mem(slab), s->slab_size);
 			unmap_slab(slab);
 			return 0;
 		}
@@ -1137,7 +1166,7 @@ static size_t slab_header_size(struct kmem_cache *s, size_t n)
 	size_t words = (n + BITS_PER_LONG - 1) / BITS_PER_LONG;
 
 	if (!s->internal)
-		return 0;	/* off the slab: see slab_header_offslab() */
+		return 0;	/* off the slab: see setup_slab_header() */
 	return round_up_uint(sizeof(struct slab) + words * sizeof(long),
 			     s->align);
 }
@@ -1230,7 +1259,9 @@ int __kmem_cache_create(struct kmem_cache *s)
 		if (mag < 4)
 			mag = 4;
 		if (mag * s->slot_size > 256 * 1024)
-			mag = (256 * 1024) / s->slot_size ? : 1;
+			mag = (256 * 1024) / s->slot_size;
+		if (!mag)
+			mag = 1;
 	}
 	s->magazine_size = mag;
 
