@@ -353,7 +353,7 @@ void __slab_unmap_retired(struct list_head *list);
 void __kmem_cache_fork_lock(struct kmem_cache *s);
 void __kmem_cache_fork_unlock(struct kmem_cache *s);
 void __slab_thread_release(struct kslab_thread *t, bool retire);
-void *__slab_alloc_large(size_t size, gfp_t gfp);
+void *__slab_alloc_large(size_t size, size_t align, gfp_t gfp);
 void __slab_free_large(struct slab *slab);
 void slab_init(void);
 void *slab_map(size_t size, size_t align);

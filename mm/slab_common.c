@@ -668,7 +668,14 @@ static noinline void *kmalloc_large(size_t size, gfp_t gfp)
 {
 	kslab_init();
 	/* fresh anonymous memory is already zero: __GFP_ZERO costs nothing */
-	return __slab_alloc_large(size, gfp);
+	return __slab_alloc_large(size, 0, gfp);
+}
+
+static noinline void *kmalloc_aligned_large(size_t size, size_t align,
+					    gfp_t gfp)
+{
+	kslab_init();
+	return __slab_alloc_large(size, align, gfp);
 }
 
 /* kmalloc() of size 0, of a large size, or before kslab_init() ran */
@@ -700,6 +707,44 @@ void *kmalloc(size_t size, gfp_t gfp)
 			return slab_alloc(s, gfp);
 	}
 	return __kmalloc_slow(size, gfp);
+}
+
+/**
+ * kmalloc_aligned - allocate @size bytes at a multiple of @align
+ * @size: bytes; 0 is taken as 1 (a unique pointer, as malloc() gives)
+ * @align: a power of two
+ * @gfp: as for kmem_cache_alloc()
+ *
+ * A class serves it when its objects are aligned enough (each class is
+ * aligned to the largest power of two dividing its size, so at the
+ * latest the next power of two does); else a large block aligned to
+ * @align.  The result is an ordinary kmalloc object for kfree(), ksize()
+ * and krealloc().
+ * Return: the memory, or NULL with errno EINVAL (@align not a power of
+ * two) or ENOMEM.
+ */
+void *kmalloc_aligned(size_t size, size_t align, gfp_t gfp)
+{
+	unsigned int i;
+
+	if (!align || (align & (align - 1))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!size)
+		size = 1;
+	if (size < align)
+		size = align;
+	if (size > KMALLOC_MAX_CACHE_SIZE)
+		return kmalloc_aligned_large(size, align, gfp);
+	kslab_init();
+	for (i = kmalloc_index(size); i < NR_KMALLOC_CACHES; i++) {
+		unsigned int class = kmalloc_class_size(i);
+
+		if ((class & -class) >= align)
+			return slab_alloc(kmalloc_caches[i], gfp);
+	}
+	return kmalloc_aligned_large(size, align, gfp);
 }
 
 /**

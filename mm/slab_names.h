@@ -53,6 +53,7 @@
 #define finalizer_init	__kslab_finalizer_init
 #define finalizer_thread_exit	__kslab_finalizer_thread_exit
 #define finalizer_thread_gone	__kslab_finalizer_thread_gone
+#define kmalloc_aligned	__kslab_kmalloc_aligned
 #define kvfree_rcu_barrier_until	__kslab_kvfree_rcu_barrier_until
 #define pagemap_fork_child	__kslab_pagemap_fork_child
 #define pagemap_fork_parent	__kslab_pagemap_fork_parent

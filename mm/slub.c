@@ -148,6 +148,7 @@ void slab_unmap(void *p, size_t size)
 /**
  * __slab_alloc_large - a block of its own mapping, for what no cache holds
  * @size: bytes
+ * @align: a power of two; the block is at least 64 KiB aligned anyway
  * @gfp: allocation context (__GFP_NOWAIT_BIT, __GFP_NOFAIL are honoured)
  *
  * The block starts the mapping, so it is page (indeed granule) aligned,
@@ -155,7 +156,7 @@ void slab_unmap(void *p, size_t size)
  * the address map like any slab.  Fresh anonymous memory is zero.
  * Return: the block, or NULL with errno ENOMEM.
  */
-void *__slab_alloc_large(size_t size, gfp_t gfp)
+void *__slab_alloc_large(size_t size, size_t align, gfp_t gfp)
 {
 	struct slab *slab;
 	size_t total;
@@ -166,7 +167,7 @@ void *__slab_alloc_large(size_t size, gfp_t gfp)
 	}
 	total = (size + LARGE_TAIL + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
 	for (;;) {
-		unsigned char *start = slab_map(total, 0);
+		unsigned char *start = slab_map(total, align);
 
 		if (start) {
 			slab = (struct slab *)(start + total - LARGE_TAIL);
@@ -246,7 +247,7 @@ void *slab_meta_alloc(size_t size)
 			return p;
 		}
 	}
-	return __slab_alloc_large(size, GFP_KERNEL);
+	return __slab_alloc_large(size, 0, GFP_KERNEL);
 }
 
 /**
@@ -260,7 +261,7 @@ void *slab_meta_zalloc(size_t size)
 	void *p;
 
 	if (size > meta_size(NR_META_CACHES - 1))
-		return __slab_alloc_large(size, GFP_KERNEL);
+		return __slab_alloc_large(size, 0, GFP_KERNEL);
 	p = slab_meta_alloc(size);
 	if (p)
 		memset(p, 0, size);
