@@ -9,13 +9,14 @@
  * first allocation if a constructor of another library comes first):
  *
  *   1. options          lib/options.c reads every KSLAB_* variable once
- *   2. slab layer       mm/slub.c's tunables and its metadata caches
- *   3. caches           the kmalloc caches (mm/slab_common.c)
- *   4. RCU reclaim      its tunables; the reclaim thread starts on the
+ *   2. page allocator   mm/page_alloc.c's free lists and decay interval
+ *   3. slab layer       mm/slub.c's tunables and its metadata caches
+ *   4. caches           the kmalloc caches (mm/slab_common.c)
+ *   5. RCU reclaim      its tunables; the reclaim thread starts on the
  *                       first RCU free
- *   5. thread exit key  one pthread key for struct kslab_thread
- *   6. fork handlers    one pthread_atfork() for the table below
- *   7. exit handler     one atexit(): the finalizer exit report
+ *   6. thread exit key  one pthread key for struct kslab_thread
+ *   7. fork handlers    one pthread_atfork() for the table below
+ *   8. exit handler     one atexit(): the finalizer exit report
  *
  * The finalizer machinery (its options, its workqueue) is set up on first
  * use by finalizer_init(), which runs kslab_init() first.
@@ -57,6 +58,9 @@
  *                                   may allocate a magazine under its
  *                                   cache's lock; batches are allocated
  *                                   under rcu_lock)
+ *   large class locks, decay_lock, pool_lock
+ *                     page_alloc.c  the free lists of large blocks, one
+ *                                   decay walk, the descriptor pool
  *   pagemap_lock      pagemap.c     writers of the address map
  *   wq_list_lock, timer_lock, wq->lock
  *                     lib/workqueue.c  the workqueues; they take no kslab
@@ -144,6 +148,9 @@ static const struct fork_step fork_steps[] = {
 	{ threads_fork_prepare, threads_fork_release, threads_fork_release },
 	/* every meta cache->lock */
 	{ slab_meta_fork_prepare, slab_meta_fork_parent, slab_meta_fork_child },
+	/* the large classes' locks, decay_lock, pool_lock */
+	{ page_alloc_fork_prepare, page_alloc_fork_parent,
+	  page_alloc_fork_child },
 	/* pagemap_lock */
 	{ pagemap_fork_prepare, pagemap_fork_parent, pagemap_fork_child },
 	/* wq_list_lock, timer_lock, every wq->lock */
@@ -225,6 +232,7 @@ static void kslab_exit(void)
 static void kslab_init_once(void)
 {
 	kslab_options_init();
+	page_alloc_init();
 	slab_init();
 	slab_caches_init();
 	rcu_init();

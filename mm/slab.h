@@ -47,8 +47,8 @@ struct kmem_cache;
 /*
  * struct slab - what kslab knows of a slab: kslab metadata beside a user
  * cache's slab (off the slab, out of reach of writes past an object), the
- * header at the start of a metadata cache's slab, and the tail of every
- * large kmalloc mapping (cache == NULL).
+ * header at the start of a metadata cache's slab, and the descriptor of
+ * every large block (cache == NULL; mm/page_alloc.c).
  *
  * Objects live at base + i * slot_size for i < objects.  Bit i of
  * free_map is set while object i is in the slab (free); clear while it is
@@ -66,6 +66,7 @@ struct slab {
 	unsigned int inuse;		/* objects out of the slab; under lock */
 	unsigned short first_free;	/* no free bit in words below; under lock */
 	bool offslab;			/* the mapping starts at base; immutable */
+	bool dirty;			/* large, free: its pages may be resident */
 	struct list_head slab_list;	/* partial/full/empty; under lock */
 	void *meta;			/* features' state: slab_release_meta() */
 	unsigned long empty_since;	/* ms, while on the empty list */
@@ -353,11 +354,7 @@ void __slab_unmap_retired(struct list_head *list);
 void __kmem_cache_fork_lock(struct kmem_cache *s);
 void __kmem_cache_fork_unlock(struct kmem_cache *s);
 void __slab_thread_release(struct kslab_thread *t, bool retire);
-void *__slab_alloc_large(size_t size, size_t align, gfp_t gfp);
-void __slab_free_large(struct slab *slab);
 void slab_init(void);
-void *slab_map(size_t size, size_t align);
-void slab_unmap(void *p, size_t size);
 void slab_meta_fork_prepare(void);
 void slab_meta_fork_parent(void);
 void slab_meta_fork_child(void);
@@ -376,12 +373,23 @@ void *slab_meta_zalloc(size_t size);
 void slab_meta_free(const void *p);
 
 /*
- * A large block: the object starts the mapping, so it is page (indeed
- * granule) aligned like the kernel's page-allocator kmalloc, and its
- * struct slab sits in the last LARGE_TAIL bytes.
+ * mm/page_alloc.c: the page-level allocator below the slab layer.  A
+ * large block starts its extent, so it is granule aligned, and its
+ * struct slab (cache NULL, inuse 1 while allocated) lies off the extent.
  */
-#define LARGE_TAIL		128UL
 #define KMALLOC_LARGE_MAX	(1UL << 46)
+void *__slab_alloc_large(size_t size, size_t align, gfp_t gfp);
+void __slab_free_large(struct slab *slab);
+void *__slab_realloc_large(struct slab *slab, size_t new_size);
+size_t page_alloc_free_bytes(void);
+void page_alloc_trim(void);
+void page_alloc_decay(void);
+void page_alloc_init(void);
+void page_alloc_fork_prepare(void);
+void page_alloc_fork_parent(void);
+void page_alloc_fork_child(void);
+void *slab_map(size_t size, size_t align);
+void slab_unmap(void *p, size_t size);
 
 /*
  * mm/slab_common.c: the generic layer's slow paths (never inlined into
@@ -520,7 +528,8 @@ static __always_inline bool slab_obj_at(struct slab *slab, const void *p,
 	o->s = s;
 	if (unlikely(!s)) {
 		o->index = 0;
-		return p == slab->base;
+		/* a large block, and not one kept free for reuse */
+		return p == slab->base && READ_ONCE(slab->inuse);
 	}
 	o->index = obj_to_index(s, slab, p);
 	return obj_is_slot_start(s, slab, p);

@@ -394,6 +394,7 @@ static void slab_decay(void)
 	struct kmem_cache *s;
 	LIST_HEAD(retired);
 
+	page_alloc_decay();
 	if (now < READ_ONCE(slab_next_decay_ms))
 		return;
 	if (pthread_mutex_trylock(&slab_mutex))
@@ -426,10 +427,12 @@ static void slab_decay(void)
  */
 void slab_free_unhooked(const struct slab_obj *o, void *obj)
 {
-	if (likely(o->s))
+	if (likely(o->s)) {
 		slab_free(o->s, obj);
-	else
+	} else {
+		slab_release_meta(o->slab);
 		__slab_free_large(o->slab);
+	}
 }
 
 /* Free @obj of @o through the hook, if its slab has one. */
@@ -804,7 +807,7 @@ size_t ksize(const void *p)
 		report_invalid_free("ksize", p);
 		return 0;
 	}
-	return o.s ? o.s->object_size : o.slab->size - LARGE_TAIL;
+	return o.s ? o.s->object_size : o.slab->size;
 }
 
 /* kfree() of a large or hooked object, or of a bad pointer. */
@@ -854,11 +857,14 @@ slow:
  * @new_size: bytes; 0 frees @p and returns ZERO_SIZE_PTR
  * @gfp: as for kmem_cache_alloc()
  *
- * Return: the memory (@p itself when it is already big enough), or
- * NULL with @p untouched.
+ * A slab object is returned as it is when it is big enough, as the
+ * kernel does.  A large block is resized without copying (in place, or
+ * moved by mremap()), and one shrunk to half or less gives memory back.
+ * Return: the memory, or NULL with @p untouched.
  */
 void *krealloc(const void *p, size_t new_size, gfp_t gfp)
 {
+	struct slab_obj o;
 	size_t old;
 	void *n;
 
@@ -868,15 +874,28 @@ void *krealloc(const void *p, size_t new_size, gfp_t gfp)
 	}
 	if (ZERO_OR_NULL_PTR(p))
 		return kmalloc(new_size, gfp);
-	old = ksize(p);
-	if (!old)
+	if (unlikely(!slab_lookup_obj(p, &o))) {
+		report_invalid_free("krealloc", p);
 		return NULL;
-	if (new_size <= old)
+	}
+	old = o.s ? o.s->object_size : o.slab->size;
+	/* a large block resizes without a copy (mm/page_alloc.c) */
+	if (!o.s && new_size > KMALLOC_MAX_CACHE_SIZE &&
+	    !slab_hooked(o.slab) && !(gfp & __GFP_NOWAIT_BIT)) {
+		n = __slab_realloc_large(o.slab, new_size);
+		if (n)
+			return n;
+	}
+	/*
+	 * A slab object is kept when it fits, as the kernel's; a large block
+	 * shrunk to half or less moves to a slab object.
+	 */
+	if (new_size <= old && (o.s || new_size > old / 2))
 		return (void *)p;
 	n = kmalloc(new_size, gfp);
 	if (!n)
-		return NULL;
-	memcpy(n, p, old);
+		return new_size <= old ? (void *)p : NULL;
+	memcpy(n, p, new_size < old ? new_size : old);
 	kfree(p);
 	return n;
 }

@@ -497,6 +497,70 @@ TEST(krealloc_shrinks_keeping_the_prefix)
 	kfree(p);
 }
 
+/* Large blocks grow and shrink by remapping, contents kept either way. */
+TEST(krealloc_of_large_blocks_grows_and_shrinks_keeping_contents)
+{
+	static const size_t sizes[] = {
+		300 * KiB, 1 * MiB, 1 * MiB + 1, 5 * MiB, 48 * MiB, 3 * MiB,
+		700 * KiB, 2 * MiB, 260 * KiB,
+	};
+	size_t have = sizes[0];
+	unsigned char *p = kmalloc(have, GFP_KERNEL);
+	unsigned int i;
+
+	ASSERT_NE(NULL, p);
+	fill(p, have, 21);
+	for (i = 1; i < ARRAY_SIZE(sizes); i++) {
+		size_t keep = have < sizes[i] ? have : sizes[i];
+		unsigned char *q = krealloc(p, sizes[i], GFP_KERNEL);
+
+		ASSERT_NE(NULL, q) TH_LOG("krealloc to %zu", sizes[i]);
+		ASSERT_GE(ksize(q), sizes[i]);
+		ASSERT_EQ(keep, check_fill(q, keep, 21))
+			TH_LOG("%zu -> %zu", have, sizes[i]);
+		/* the whole of the new size is usable */
+		fill(q, sizes[i], 21);
+		have = sizes[i];
+		p = q;
+	}
+	kfree(p);
+}
+
+/* Shrinking a large block far gives its memory back. */
+TEST(krealloc_shrinking_a_large_block_gives_memory_back)
+{
+	unsigned char *big = kmalloc(64 * MiB, GFP_KERNEL), *p;
+	long before, after;
+
+	ASSERT_NE(NULL, big);
+	memset(big, 0x5a, 64 * MiB);
+	before = resident_bytes();
+	p = krealloc(big, 2 * MiB, GFP_KERNEL);
+	ASSERT_NE(NULL, p);
+	after = resident_bytes();
+	EXPECT_GE(before - after, (long)(56 * MiB))
+		TH_LOG("resident KiB before %ld, after %ld", before >> 10,
+		       after >> 10);
+	EXPECT_LT(ksize(p), 4 * MiB);
+	EXPECT_EQ(0x5a, p[2 * MiB - 1]);
+	kfree(p);
+}
+
+/* kzalloc() of a reused large block is zero, all of ksize(). */
+TEST(kzalloc_of_a_reused_large_block_is_zero)
+{
+	unsigned char *p = kmalloc(3 * MiB, GFP_KERNEL), *q;
+
+	ASSERT_NE(NULL, p);
+	memset(p, 0xee, ksize(p));
+	kfree(p);
+	q = kzalloc(3 * MiB - 100, GFP_KERNEL);
+	ASSERT_NE(NULL, q);
+	EXPECT_EQ(p, q);
+	EXPECT_EQ(ksize(q), first_nonzero(q, ksize(q)));
+	kfree(q);
+}
+
 TEST(krealloc_within_ksize_keeps_contents)
 {
 	void *p = kmalloc(100, GFP_KERNEL);
@@ -706,6 +770,26 @@ TEST(kfree_of_interior_pointer_is_reported_and_object_stays_allocated)
 	EXPECT_TRUE(still_allocated(p, 21));
 	EXPECT_TEXT_EMPTY(kfree_captured(p, &cap));
 	stderr_capture_release(&cap);
+}
+
+/* A large block freed twice is reported the second time, not reused twice. */
+TEST(large_block_freed_twice_is_reported_and_stays_free_once)
+{
+	struct stderr_capture cap;
+	unsigned char *p = kmalloc(1 * MiB, GFP_KERNEL), *a, *b;
+
+	ASSERT_NE(NULL, p);
+	EXPECT_TEXT_EMPTY(kfree_captured(p, &cap));
+	stderr_capture_release(&cap);
+	EXPECT_TEXT_CONTAINS(kfree_captured(p, &cap), "invalid");
+	stderr_capture_release(&cap);
+	a = kmalloc(1 * MiB, GFP_KERNEL);
+	b = kmalloc(1 * MiB, GFP_KERNEL);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	EXPECT_NE(a, b);
+	kfree(a);
+	kfree(b);
 }
 
 TEST(kfree_of_interior_pointer_of_large_allocation_is_reported)

@@ -24,11 +24,12 @@ archive=$1
 
 # layer of each member, highest first; equal layers are one module
 declare -A layer=(
-	[lifecycle.o]=8
-	[finalizer.o]=7 [finalizer_queue.o]=7
-	[kfree_rcu.o]=6
-	[slab_common.o]=5
-	[slub.o]=4
+	[lifecycle.o]=9
+	[finalizer.o]=8 [finalizer_queue.o]=8
+	[kfree_rcu.o]=7
+	[slab_common.o]=6
+	[slub.o]=5
+	[page_alloc.o]=4
 	[pagemap.o]=3 [report.o]=3
 	[workqueue.o]=2
 	[options.o]=1 [symbolize.o]=1
