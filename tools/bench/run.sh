@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# run.sh: compare kslab with glibc malloc and the peer allocators,
-# kslab's kfree_rcu() with liburcu's call_rcu() + free(), kslab's
-# finalizers with Go's, and kslab's ordered workqueue with a naive one.
+# run.sh: compare kslab with glibc malloc and the peer allocators (on
+# 64-byte objects, and as a general-purpose malloc), kslab's kfree_rcu()
+# with liburcu's call_rcu() + free(), kslab's finalizers with Go's, and
+# kslab's ordered workqueue with a naive one.
 #
 # usage: tools/bench/run.sh <path-to-bench-binary>
 #
@@ -16,6 +17,12 @@
 # footprint, the highest throughput.  Every ratio compares figures of this
 # one run.  A peer whose shared object is missing is skipped, and the table
 # says so.
+#
+# The general-purpose tests (large-*, larson, prodcons, mixed-8t, realloc,
+# huge) run malloc_bench, found beside the bench binary, the same way:
+# kmalloc()/krealloc()/kfree() against every peer's malloc/realloc/free.
+# They get a table of their own with kslab over the best peer per row and
+# the geometric means of those ratios.
 #
 # The RCU tests (rcu-*) run rcu_bench, found beside the bench binary, the
 # same way with two sides and no preload: kslab (kfree_rcu) and urcu
@@ -37,8 +44,10 @@
 #   QUICK=1        smoke run: fewer iterations, one round
 #   ROUNDS=N       rounds (default 3, QUICK 1)
 #   BENCH_TESTS    tests to run (default "hot batch kmalloc xthread memory
-#                  rcu-e2e rcu-gp rcu-load rcu-bound fin-set fin-drain
-#                  wq-ordered")
+#                  large-16k large-64k large-256k large-1m large-16k-2t
+#                  large-64k-2t large-256k-2t large-1m-2t larson prodcons
+#                  mixed-8t realloc huge rcu-e2e rcu-gp rcu-load rcu-bound
+#                  fin-set fin-drain wq-ordered")
 #   BENCH_OUT      raw result lines (default results-<date>.txt beside the
 #                  bench binary)
 #   BENCH_LIBDIR   where the peers' shared objects are
@@ -56,7 +65,10 @@ bench=$1
 quick=${QUICK:-0}
 [ "$quick" = 0 ] && quick=
 rounds=${ROUNDS:-$([ -n "$quick" ] && echo 1 || echo 3)}
-tests=${BENCH_TESTS:-hot batch kmalloc xthread memory rcu-e2e rcu-gp rcu-load rcu-bound fin-set fin-drain wq-ordered}
+large_tests="large-16k large-64k large-256k large-1m large-16k-2t large-64k-2t large-256k-2t large-1m-2t"
+workload_tests="larson prodcons mixed-8t realloc huge"
+tests=${BENCH_TESTS:-hot batch kmalloc xthread memory $large_tests $workload_tests rcu-e2e rcu-gp rcu-load rcu-bound fin-set fin-drain wq-ordered}
+malloc_bench=$(dirname "$bench")/malloc_bench
 rcu_bench=$(dirname "$bench")/rcu_bench
 fin_bench=$(dirname "$bench")/finalizer_bench
 go_bench=$(dirname "$bench")/finalizer_bench_go
@@ -93,6 +105,16 @@ test_args() {
 	esac
 }
 
+# malloc_bench's arguments for a quick smoke run: large-* is bounded by
+# time per repetition, a workload by its time cap
+malloc_args() {
+	[ -n "$quick" ] || return 0
+	case $1 in
+	large-*)	echo "--reps 1 --budget-ms 20" ;;
+	*)		echo "--budget-ms 300" ;;
+	esac
+}
+
 # rcu_bench's arguments for each RCU test
 rcu_args() {
 	case $1 in
@@ -118,20 +140,39 @@ wq_args() {
 RCU_BOUND=16384
 
 alloc_tests=
+malloc_tests=
 rcu_tests=
 fin_tests=
 wq_tests=
 for test in $tests; do
 	case $test in
+	large-*|larson|prodcons|mixed-8t|realloc|huge)
+		malloc_tests="$malloc_tests $test" ;;
 	rcu-e2e|rcu-gp|rcu-load|rcu-bound)	rcu_tests="$rcu_tests $test" ;;
 	rcu-*)	echo "run.sh: unknown RCU test $test" >&2; exit 2 ;;
 	fin-set|fin-drain)	fin_tests="$fin_tests $test" ;;
 	fin-*)	echo "run.sh: unknown finalizer test $test" >&2; exit 2 ;;
 	wq-ordered)	wq_tests="$wq_tests $test" ;;
 	wq-*)	echo "run.sh: unknown workqueue test $test" >&2; exit 2 ;;
-	*)	alloc_tests="$alloc_tests $test" ;;
+	hot|batch|kmalloc|xthread|memory)	alloc_tests="$alloc_tests $test" ;;
+	*)	echo "run.sh: unknown test $test (tools/bench/README lists them)" >&2; exit 2 ;;
 	esac
 done
+if [ -n "$malloc_tests" ]; then
+	if [ -x "$malloc_bench" ]; then
+		known=$("$malloc_bench" --list | tr '\n' ' ')
+		for test in $malloc_tests; do
+			case " $known" in
+			*" $test "*) ;;
+			*)	echo "run.sh: unknown test $test; malloc_bench has: ${known% }" >&2
+				exit 2 ;;
+			esac
+		done
+	else
+		echo "run.sh: skipping the general-purpose tests: $malloc_bench not found" >&2
+		malloc_tests=
+	fi
+fi
 if [ -n "$rcu_tests" ] && [ ! -x "$rcu_bench" ]; then
 	echo "run.sh: skipping the RCU tests: $rcu_bench not found" >&2
 	rcu_tests=
@@ -226,6 +267,19 @@ for ((round = 1; round <= rounds; round++)); do
 			run_one "$name" "$test" \
 				"${preloads[$i]:+LD_PRELOAD=${preloads[$i]}}" \
 				"$bench" --alloc=$alloc --test="$test" "${args[@]}"
+		done
+		echo >&2
+	done
+	for test in $malloc_tests; do
+		printf 'round %d/%d %-13s' "$round" "$rounds" "$test" >&2
+		read -r -a args <<< "$(malloc_args "$test")"
+		for i in "${!names[@]}"; do
+			name=${names[$i]}
+			alloc=malloc
+			[ "$name" = kslab ] && alloc=kslab
+			run_one "$name" "$test" \
+				"${preloads[$i]:+LD_PRELOAD=${preloads[$i]}}" \
+				"$malloc_bench" --alloc=$alloc --test="$test" "${args[@]}"
 		done
 		echo >&2
 	done
@@ -374,6 +428,151 @@ END {
 	echo "xthread: million objects per second moved producer -> consumer;"
 	echo "memory: resident growth over N*64 bytes with N objects live;"
 	echo "mem-free: resident MiB above the start after freeing all and shrinking."
+	[ -n "$malloc_tests$rcu_tests$fin_tests$wq_tests" ] && echo
+fi
+
+# The general-purpose table: the best process of each allocator (the
+# lowest time and footprint, the highest throughput), kslab over the best
+# peer on every row, and the geometric means of those ratios.
+if [ -n "$malloc_tests" ]; then
+	awk -v names="${names[*]}" -v tests="$malloc_tests" '
+function field(key,    i) {
+	for (i = 1; i <= NF; i++)
+		if (index($i, key "=") == 1)
+			return substr($i, length(key) + 2);
+	return "";
+}
+# Keep v for row and impl if it beats the kept one; remember whether the
+# process that gave it ran into its time cap.
+function keep(row, impl, v, higher, capped,    k) {
+	k = row SUBSEP impl;
+	if (!(k in best) || (higher ? v > best[k] : v < best[k])) {
+		best[k] = v;
+		cap[k] = capped;
+	}
+}
+# Three significant digits or more, so that microseconds and hundreds of
+# thousands of nanoseconds both fit a column.
+function num(v) {
+	return sprintf(v >= 10000 ? "%.0f" : v >= 100 ? "%.1f" : "%.2f", v);
+}
+function times(r) {
+	return sprintf(r >= 100 ? "%.0fx" : r >= 10 ? "%.1fx" : "%.2fx", r);
+}
+function line(row, unit, cells, bp, ratio) {
+	printf "%-13s %-9s%s  %-9s %10s\n", row, unit, cells, bp, ratio;
+}
+BEGIN {
+	# the figure of each workload: field, scale, unit, higher is better
+	metric["larson"] = "ops_per_sec";	scale["larson"] = 1e-6;
+	unit["larson"] = "Mops/s";		higher["larson"] = 1;
+	metric["prodcons"] = "objs_per_sec";	scale["prodcons"] = 1e-6;
+	unit["prodcons"] = "Mobj/s";		higher["prodcons"] = 1;
+	metric["mixed-8t"] = "ops_per_sec";	scale["mixed-8t"] = 1e-6;
+	unit["mixed-8t"] = "Mops/s";		higher["mixed-8t"] = 1;
+	metric["realloc"] = "us_per_buf";	scale["realloc"] = 1;
+	unit["realloc"] = "us/buf";		higher["realloc"] = 0;
+	metric["huge"] = "us_per_block";	scale["huge"] = 1;
+	unit["huge"] = "us/block";		higher["huge"] = 0;
+	nt = split(tests, tl, " ");
+	for (i = 1; i <= nt; i++)
+		wanted[tl[i]] = 1;
+}
+/^result / {
+	t = field("test"); impl = field("impl");
+	if (!(t in wanted))
+		next;
+	if (t ~ /^large-/) {
+		keep(t, impl, field("ns_per_op") + 0, 0, 0);
+		next;
+	}
+	c = field("capped") == 1;
+	keep(t, impl, field(metric[t]) * scale[t], higher[t], c);
+	keep(t "-rss", impl, field("peak_rss_mib") + 0, 0, c);
+}
+/^# FAILED / { crashed[field("test") SUBSEP field("alloc")] = 1 }
+/^# WRONG-ALLOCATOR / { wrong[field("test") SUBSEP field("expected")] = 1 }
+END {
+	n = split(names, alloc, " ");
+	nrows = 0;
+	for (i = 1; i <= nt; i++) {
+		t = tl[i];
+		rows[++nrows] = t;
+		src[t] = t;
+		if (t ~ /^large-/) {
+			unit[t] = "ns/pair";
+			kind[t] = "large";
+			continue;
+		}
+		kind[t] = "work";
+		rows[++nrows] = t "-rss";
+		src[t "-rss"] = t;
+		unit[t "-rss"] = "MiB peak";
+		higher[t "-rss"] = 0;
+		kind[t "-rss"] = "rss";
+	}
+
+	print "General-purpose allocation: kmalloc/krealloc/kfree against malloc/realloc/free";
+	cells = "";
+	for (a = 1; a <= n; a++)
+		cells = cells sprintf(" %10s", alloc[a]);
+	line("test", "unit", cells, "best-peer", "kslab/best");
+
+	for (r = 1; r <= nrows; r++) {
+		row = rows[r];
+		bp = ""; bv = 0; cells = "";
+		for (a = 1; a <= n; a++) {
+			k = row SUBSEP alloc[a];
+			if (!(k in best)) {
+				k = src[row] SUBSEP alloc[a];
+				cells = cells sprintf(" %10s", (k in crashed) ? "crash" : \
+						      (k in wrong) ? "wrong" : "-");
+				continue;
+			}
+			cells = cells sprintf(" %10s", num(best[k]) (cap[k] ? "*" : ""));
+			if (a == 1)
+				continue;
+			if (bp == "" || (higher[row] ? best[k] > bv : best[k] < bv)) {
+				bp = alloc[a]; bv = best[k];
+			}
+		}
+		k = row SUBSEP "kslab";
+		ratio = "-";
+		if ((k in best) && bp != "" && bv > 0 && best[k] > 0) {
+			ratio = times(best[k] / bv);
+			# for the means, every ratio says how many times the
+			# time or the memory kslab takes
+			slow = higher[row] ? bv / best[k] : best[k] / bv;
+			logsum[kind[row]] += log(slow);
+			count[kind[row]]++;
+		}
+		line(row, unit[row], cells, bp == "" ? "-" : bp, ratio);
+	}
+	split("large work rss", kinds, " ");
+	split("time time memory", what, " ");
+	for (i = 1; i <= 3; i++) {
+		g = kinds[i];
+		if (!count[g])
+			continue;
+		cells = "";
+		for (a = 1; a <= n; a++)
+			cells = cells sprintf(" %10s", "");
+		line("geomean-" g, what[i], cells, count[g] " rows",
+		     times(exp(logsum[g] / count[g])));
+	}
+}' "$out"
+
+	echo
+	echo "large-*: ns per pair of one block allocated, one byte written per 4 KiB page,"
+	echo "freed; -2t: two threads at once, ns per pair of each.  larson: slots replaced"
+	echo "per second, 4 threads, objects handed over; prodcons: objects per second made"
+	echo "on 2 threads and freed on 2 others; mixed-8t: replacements per second, 8"
+	echo "threads, 8 B..256 KiB; realloc: us per buffer grown from 16 B to 4 MiB;"
+	echo "huge: us per 5..25 MiB block; -rss: the process's peak resident MiB."
+	echo "kslab/best: kslab's figure over the best peer's (for Mops/s and Mobj/s above"
+	echo "1.0 is more throughput); geomean: the geometric mean of kslab's time (or"
+	echo "memory) over the best peer's, so above 1.0 is slower or bigger; *: the"
+	echo "process hit its time cap, the figure is from the part it did."
 	[ -n "$rcu_tests$fin_tests$wq_tests" ] && echo
 fi
 
