@@ -99,4 +99,11 @@ static inline void list_splice_init(struct list_head *list,
 	     &pos->member != (head);					\
 	     pos = n, n = list_entry(n->member.next, __typeof__(*n), member))
 
+/* From the tail: the oldest entries of a list kept newest first. */
+#define list_for_each_entry_safe_reverse(pos, n, head, member)		\
+	for (pos = list_entry((head)->prev, __typeof__(*pos), member),	\
+	     n = list_entry(pos->member.prev, __typeof__(*pos), member);	\
+	     &pos->member != (head);					\
+	     pos = n, n = list_entry(n->member.prev, __typeof__(*n), member))
+
 #endif /* _KSLAB_LIB_LIST_H */

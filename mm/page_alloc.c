@@ -4,42 +4,53 @@
  * (kmalloc() above KMALLOC_MAX_CACHE_SIZE, metadata above 4 KiB), and the
  * mappings slabs are carved from.
  *
- * A large block is an extent: a granule-aligned mapping of a whole number
- * of granules (64 KiB), described by a struct slab with cache NULL that
- * the address map (mm/pagemap.c) finds for any pointer into it.  Freed
- * extents are kept, mapped and registered, on the free list of their size
- * class, and the next request of that class takes one: no mmap(), no
- * munmap() and no lock but the class's own on the common path.  A freed
- * huge block is reused as a small one would be.
+ * A large block is an extent: a granule-aligned run of whole granules
+ * (64 KiB), described by a struct slab with cache NULL.  Extents under
+ * LARGE_CHUNK / 2 are cut from 64 MiB mappings; bigger ones get their
+ * own.  Freed extents stay mapped and known to the address map, on the
+ * free list of their size class, and the next request of that class
+ * takes one: no mmap(), no munmap() and no lock but the class's own on
+ * the common path.  A freed huge block is reused as a small one would be.
  *
  * Size classes: up to 256 KiB, every multiple of a granule; above that
  * four classes per doubling, 2^k + j * 2^(k-2), as the kmalloc classes.
  * A request is rounded up to its class, so a block is at most a quarter
- * larger than asked for, and pages it never touches cost no memory.  An
- * extent whose size is not a class size (krealloc() resized it) is kept
- * on the list of the largest class it covers: every extent on a class's
- * list is at least that class's size.
+ * larger than asked for, and pages it never touches cost no memory.
+ * With its class empty, a request takes the first free extent of a larger
+ * class and cuts it down (the tail is a free extent of its own); a freed
+ * extent is merged with free extents right before and after it, as a
+ * page heap splits and coalesces its spans.  An extent whose size is not
+ * a class size is kept on the list of the largest class it covers: every
+ * extent on a class's list is at least that class's size.
+ *
+ * The address map knows an extent by its first and last granule only
+ * (map_bounds()), so splitting and merging cost a few map entries
+ * whatever the size; kfree() and ksize() look a block up by its start.
  *
  * Memory goes back by decay, never by a munmap() per free.  An extent
  * free for KSLAB_SLAB_DECAY_MS is purged with MADV_DONTNEED (the mapping
  * stays; its pages read as zero again); one that stays free
- * PURGED_UNMAP_FACTOR times longer is unmapped.  The decay runs from the
- * large allocation and free paths and from the slab slow paths
- * (page_alloc_decay(): one load when nothing waits, one coarse clock
- * read when something does), and all at once from page_alloc_trim().
+ * PURGED_UNMAP_FACTOR times longer is unmapped.  Beyond DIRTY_MAX bytes
+ * of free extents that may be resident, the oldest are purged at once,
+ * the largest classes first.  The decay runs from the large allocation
+ * and free paths and from the slab slow paths (page_alloc_decay(): one
+ * load when nothing waits, one coarse clock read when something does),
+ * and all at once from page_alloc_trim().
  *
  * krealloc() of a large block (__slab_realloc_large()) resizes the
- * extent: in place when its class still fits or the address space after
- * it is free (mremap() without moving), otherwise by mremap() to a new
- * granule-aligned place, which moves the pages without copying them; a
- * block shrunk to less than half gives the tail back.
+ * extent: in place when its class still fits, when the free extent right
+ * after it is big enough, or when the address space after it is free
+ * (mremap() without moving); otherwise by mremap() into a free extent of
+ * the new class or a new place, which moves the pages without copying
+ * them.  A block shrunk to half or less gives its tail back.
  *
  * Descriptors come from a pool of this file's own, carved from 64 KiB
  * chunks and never unmapped, so a lock-free lookup of a stale pointer
  * always reads a descriptor, never unmapped memory.
  *
  * Locks: each class's lock guards its free list; pool_lock the pool;
- * decay_lock one decay walk.  None is held while calling out, and they
+ * decay_lock one decay walk, purge or merge (a neighbour changes size
+ * only under it or off every list).  None is held while calling out, and they
  * nest below every lock of mm/slub.c and above pagemap_lock: the order
  * is written at the top of mm/lifecycle.c.
  */
@@ -58,6 +69,10 @@
 #define NR_LARGE_CLASSES	(LARGE_SMALL_CLASSES +			\
 				 4 * (LARGE_SHIFT_MAX - LARGE_SHIFT_SMALL))
 #define PURGED_UNMAP_FACTOR	20
+/* small extents are cut from mappings of this size */
+#define LARGE_CHUNK		(64UL << 20)
+/* dirty free bytes beyond which a freed block is purged at once */
+#define DIRTY_MAX		(128UL << 20)
 #define POOL_CHUNK		SLAB_GRANULE_SIZE
 
 _Static_assert(KMALLOC_LARGE_MAX == 1UL << LARGE_SHIFT_MAX,
@@ -74,6 +89,7 @@ static unsigned long large_decay_ms;
 static unsigned long next_large_decay_ms = ~0UL;
 static pthread_mutex_t decay_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long free_bytes;	/* atomic: bytes on the free lists */
+static unsigned long dirty_bytes;	/* atomic: of them, maybe resident */
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct slab *pool_free;		/* linked through ->base */
@@ -158,6 +174,39 @@ static void desc_free(struct slab *d)
 	pthread_mutex_unlock(&pool_lock);
 }
 
+/*
+ * The address map knows an extent by its first and last granule, as
+ * jemalloc's radix tree knows a large extent by its boundary pages: a
+ * block is only ever looked up by its start (kfree(), ksize()), and
+ * merge_free() finds a neighbour by the granule right before or after.
+ * So splitting and merging cost a few map entries, whatever the size.
+ */
+#define G	SLAB_GRANULE_SIZE
+
+static int map_range_bounds(struct slab *e, unsigned char *base,
+			    size_t size, bool nowait)
+{
+	if (pagemap_register(e, base, G, nowait))
+		return -ENOMEM;
+	if (size > G && pagemap_register(e, base + size - G, G, nowait)) {
+		pagemap_unregister(base, G);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int map_bounds(struct slab *e, bool nowait)
+{
+	return map_range_bounds(e, e->base, e->size, nowait);
+}
+
+static void unmap_bounds(unsigned char *base, size_t size)
+{
+	pagemap_unregister(base, G);
+	if (size > G)
+		pagemap_unregister(base + size - G, G);
+}
+
 /* ------------------------------------------------------------ classes */
 
 /* The class of a block of @size bytes, 1 <= @size <= KMALLOC_LARGE_MAX. */
@@ -195,6 +244,7 @@ static unsigned int large_floor_index(size_t size)
 /* ---------------------------------------------------------------- decay */
 
 static void large_decay(unsigned long now, bool all);
+static struct slab *map_extent(size_t size, size_t align, gfp_t gfp);
 
 /**
  * page_alloc_decay - run the decay of free large blocks if it is due
@@ -222,7 +272,7 @@ static void note_decay_due(unsigned long when)
 
 static void unmap_extent(struct slab *e)
 {
-	pagemap_unregister(e->base, e->size);
+	unmap_bounds(e->base, e->size);
 	slab_unmap(e->base, e->size);
 	desc_free(e);
 }
@@ -263,12 +313,13 @@ static unsigned long decay_class(struct large_class *c, unsigned long now,
 
 	list_for_each_entry_safe(e, tmp, &unmap, slab_list) {
 		__atomic_fetch_sub(&free_bytes, e->size, __ATOMIC_RELAXED);
-		unmap_extent(e);
+		unmap_extent(e);	/* purged: not dirty */
 	}
 	if (list_empty(&purge))
 		return next;
 	list_for_each_entry(e, &purge, slab_list) {
 		madvise(e->base, e->size, MADV_DONTNEED);
+		__atomic_fetch_sub(&dirty_bytes, e->size, __ATOMIC_RELAXED);
 		e->dirty = false;
 		/* purged now: unmapped after the longer wait */
 		e->empty_since = now;
@@ -307,6 +358,51 @@ static void large_decay(unsigned long now, bool all)
 	pthread_mutex_unlock(&decay_lock);
 }
 
+/*
+ * Purge the oldest dirty free extents, the largest classes first, until
+ * no more than @target bytes of them stay resident: beyond DIRTY_MAX the
+ * blocks freed last, likely the next ones taken, keep their pages.
+ */
+static void purge_dirty(unsigned long target)
+{
+	unsigned int i;
+
+	if (pthread_mutex_trylock(&decay_lock))
+		return;		/* another thread purges or decays */
+	for (i = NR_LARGE_CLASSES; i-- > 0;) {
+		struct large_class *c = &large_classes[i];
+		struct slab *e, *prev;
+		LIST_HEAD(purge);
+
+		if (__atomic_load_n(&dirty_bytes, __ATOMIC_RELAXED) <= target)
+			break;
+		if (!READ_ONCE(c->nr_free))
+			continue;
+		pthread_mutex_lock(&c->lock);
+		list_for_each_entry_safe_reverse(e, prev, &c->free, slab_list) {
+			if (!e->dirty)
+				continue;
+			list_move(&e->slab_list, &purge);
+			c->nr_free--;
+			if (__atomic_sub_fetch(&dirty_bytes, e->size,
+					       __ATOMIC_RELAXED) <= target)
+				break;
+		}
+		pthread_mutex_unlock(&c->lock);
+		list_for_each_entry(e, &purge, slab_list) {
+			madvise(e->base, e->size, MADV_DONTNEED);
+			e->dirty = false;
+		}
+		pthread_mutex_lock(&c->lock);
+		list_for_each_entry_safe(e, prev, &purge, slab_list) {
+			list_move_tail(&e->slab_list, &c->free);
+			c->nr_free++;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_mutex_unlock(&decay_lock);
+}
+
 /**
  * page_alloc_trim - give every free large block back at once
  *
@@ -322,7 +418,7 @@ void page_alloc_trim(void)
 /* ----------------------------------------------------------- the API */
 
 /* Take an extent of class @i (aligned to @align) off its free list. */
-static struct slab *take_free(unsigned int i, size_t align, gfp_t gfp)
+static struct slab *take_class(unsigned int i, size_t align, gfp_t gfp)
 {
 	struct large_class *c = &large_classes[i];
 	struct slab *e;
@@ -341,6 +437,9 @@ static struct slab *take_free(unsigned int i, size_t align, gfp_t gfp)
 			c->nr_free--;
 			pthread_mutex_unlock(&c->lock);
 			__atomic_fetch_sub(&free_bytes, e->size, __ATOMIC_RELAXED);
+			if (e->dirty)
+				__atomic_fetch_sub(&dirty_bytes, e->size,
+						   __ATOMIC_RELAXED);
 			return e;
 		}
 	}
@@ -348,8 +447,188 @@ static struct slab *take_free(unsigned int i, size_t align, gfp_t gfp)
 	return NULL;
 }
 
-/* Map a new extent of @size bytes aligned to @align. */
+/* Put a free extent on the list of the largest class it covers. */
+static void put_free(struct slab *e)
+{
+	struct large_class *c = &large_classes[large_floor_index(e->size)];
+
+	__atomic_fetch_add(&free_bytes, e->size, __ATOMIC_RELAXED);
+	if (e->dirty)
+		__atomic_fetch_add(&dirty_bytes, e->size, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&c->lock);
+	list_add(&e->slab_list, &c->free);
+	c->nr_free++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * Cut an extent off every list down to @bytes: the tail becomes a free
+ * extent of its own, with a descriptor of its own, which the caller puts
+ * on a list.  Without a descriptor or a map leaf the extent stays whole.
+ * Return: the tail, or NULL.
+ */
+static struct slab *split_extent(struct slab *e, size_t bytes, gfp_t gfp)
+{
+	struct slab *tail;
+
+	if (e->size - bytes < G)
+		return NULL;
+	tail = desc_alloc();
+	if (!tail)
+		return NULL;
+	tail->base = e->base + bytes;
+	tail->size = e->size - bytes;
+	tail->offslab = true;
+	tail->dirty = e->dirty;
+	tail->empty_since = e->empty_since;
+	INIT_LIST_HEAD(&tail->slab_list);
+	/* the tail's last granule was e's: it now leads to the tail */
+	if (map_bounds(tail, gfp & __GFP_NOWAIT_BIT))
+		goto fail;
+	if (pagemap_register(e, e->base + bytes - G, G,
+			     gfp & __GFP_NOWAIT_BIT)) {
+		pagemap_register(e, tail->base + tail->size - G, G, false);
+		if (tail->size > G)
+			pagemap_unregister(tail->base, G);
+		goto fail;
+	}
+	e->size = bytes;
+	return tail;
+fail:
+	desc_free(tail);
+	return NULL;
+}
+
+/*
+ * Take @n, a neighbour of an extent being freed, off its free list if it
+ * is a free extent on one, starting at @base or ending at @end (NULL: no
+ * matter).  Context: decay_lock held, so no other merge
+ * or decay moves it; its size changes only while it is off every list.
+ */
+static bool take_neighbour(struct slab *n, const unsigned char *base,
+			   const unsigned char *end)
+{
+	struct large_class *c;
+	bool taken = false;
+
+	if (!n || READ_ONCE(n->cache) || !n->offslab || READ_ONCE(n->inuse))
+		return false;
+	c = &large_classes[large_floor_index(READ_ONCE(n->size))];
+	pthread_mutex_lock(&c->lock);
+	/* checked again under the lock: the descriptor may have been reused */
+	if (!list_empty(&n->slab_list) && !n->inuse &&
+	    (!base || n->base == base) && (!end || n->base + n->size == end) &&
+	    &large_classes[large_floor_index(n->size)] == c) {
+		list_del_init(&n->slab_list);
+		c->nr_free--;
+		taken = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (taken) {
+		__atomic_fetch_sub(&free_bytes, n->size, __ATOMIC_RELAXED);
+		if (n->dirty)
+			__atomic_fetch_sub(&dirty_bytes, n->size,
+					   __ATOMIC_RELAXED);
+	}
+	return taken;
+}
+
+/* @to absorbs @from, the extent right after it; both off every list. */
+static bool absorb(struct slab *to, struct slab *from)
+{
+	/* from's last granule is the merged extent's last */
+	if (pagemap_register(to, from->base + from->size - G, G, false)) {
+		put_free(from);
+		return false;
+	}
+	if (to->size > G)
+		pagemap_unregister(to->base + to->size - G, G);
+	if (from->size > G)
+		pagemap_unregister(from->base, G);
+	to->size += from->size;
+	to->dirty = to->dirty || from->dirty;
+	if (from->empty_since > to->empty_since)
+		to->empty_since = from->empty_since;
+	desc_free(from);
+	return true;
+}
+
+/*
+ * Merge a freed extent with free extents right before and after it, so
+ * that splitting does not leave the address space in ever smaller pieces
+ * (a page heap's coalescing).  Only when no decay runs: skipping a merge
+ * costs nothing but the merge.
+ * Return: the extent to put on a free list.
+ */
+static struct slab *merge_free(struct slab *e)
+{
+	struct slab *n;
+
+	if (pthread_mutex_trylock(&decay_lock))
+		return e;
+	n = virt_to_slab(e->base + e->size);
+	if (n && n != e && take_neighbour(n, e->base + e->size, NULL))
+		absorb(e, n);
+	n = virt_to_slab(e->base - 1);
+	if (n && n != e && take_neighbour(n, NULL, e->base)) {
+		if (absorb(n, e))
+			e = n;
+		else
+			put_free(n);
+	}
+	pthread_mutex_unlock(&decay_lock);
+	return e;
+}
+
+/*
+ * A free extent for class @i: of that class, else the first one of a
+ * larger class, cut down to the class size (best fit by class, as a page
+ * heap splits its spans; merge_free() joins them again on free).
+ */
+static struct slab *take_free(unsigned int i, size_t align, gfp_t gfp)
+{
+	size_t bytes = large_class_size(i);
+	unsigned int j;
+
+	for (j = i; j < NR_LARGE_CLASSES; j++) {
+		struct slab *e = take_class(j, align, gfp);
+
+		if (e) {
+			struct slab *tail = j != i ? split_extent(e, bytes, gfp) :
+						     NULL;
+
+			if (tail)
+				put_free(tail);
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Map a new extent of @size bytes aligned to @align.  A small one is cut
+ * from a fresh LARGE_CHUNK whose rest goes on the free lists: extents
+ * that lie side by side can be merged again (merge_free()) and grown in
+ * place (__slab_realloc_large()).
+ */
 static struct slab *new_extent(size_t size, size_t align, gfp_t gfp)
+{
+	struct slab *e;
+	struct slab *tail;
+
+	if (align > SLAB_GRANULE_SIZE || size > LARGE_CHUNK / 2)
+		return map_extent(size, align, gfp);
+	e = map_extent(LARGE_CHUNK, SLAB_GRANULE_SIZE, gfp);
+	if (!e)
+		return map_extent(size, align, gfp);
+	tail = split_extent(e, size, gfp);
+	if (tail)
+		put_free(tail);
+	return e;
+}
+
+/* Map an extent of exactly @size bytes aligned to @align. */
+static struct slab *map_extent(size_t size, size_t align, gfp_t gfp)
 {
 	struct slab *e = desc_alloc();
 	unsigned char *start;
@@ -365,7 +644,7 @@ static struct slab *new_extent(size_t size, size_t align, gfp_t gfp)
 	e->size = size;
 	e->offslab = true;	/* the mapping starts at base */
 	INIT_LIST_HEAD(&e->slab_list);
-	if (pagemap_register(e, start, size, gfp & __GFP_NOWAIT_BIT)) {
+	if (map_bounds(e, gfp & __GFP_NOWAIT_BIT)) {
 		slab_unmap(start, size);
 		desc_free(e);
 		return NULL;
@@ -426,31 +705,58 @@ void *__slab_alloc_large(size_t size, size_t align, gfp_t gfp)
  */
 void __slab_free_large(struct slab *slab)
 {
-	struct large_class *c = &large_classes[large_floor_index(slab->size)];
 	unsigned long now = kslab_now_ms_coarse();
 
 	WRITE_ONCE(slab->cache, NULL);	/* drop SLAB_HOOKED */
 	slab->inuse = 0;
-	slab->dirty = true;
 	slab->empty_since = now;
-	__atomic_fetch_add(&free_bytes, slab->size, __ATOMIC_RELAXED);
-	pthread_mutex_lock(&c->lock);
-	list_add(&slab->slab_list, &c->free);
-	c->nr_free++;
-	pthread_mutex_unlock(&c->lock);
+	slab->dirty = true;
+	put_free(merge_free(slab));
+	if (__atomic_load_n(&dirty_bytes, __ATOMIC_RELAXED) > DIRTY_MAX)
+		purge_dirty(DIRTY_MAX / 2);
 	note_decay_due(now + large_decay_ms);
 	page_alloc_decay();
 }
 
+/*
+ * Grow @e, a block in use, to @bytes by taking the free extent right
+ * after it (cut down to what is needed): no syscall, no copy.
+ */
+static bool grow_into_neighbour(struct slab *e, size_t bytes)
+{
+	struct slab *n;
+	bool grown = false;
+
+	if (pthread_mutex_trylock(&decay_lock))
+		return false;	/* a decay runs: grow another way */
+	n = virt_to_slab(e->base + e->size);
+	if (n && n != e && e->size + READ_ONCE(n->size) >= bytes &&
+	    take_neighbour(n, e->base + e->size, NULL)) {
+		struct slab *tail = NULL;
+
+		if (e->size + n->size < bytes) {
+			put_free(n);	/* it changed meanwhile */
+		} else {
+			/* what is not cut off (under a granule) comes along */
+			tail = split_extent(n, bytes - e->size, GFP_KERNEL);
+			if (tail)
+				put_free(tail);
+			grown = absorb(e, n);
+		}
+	}
+	pthread_mutex_unlock(&decay_lock);
+	return grown;
+}
+
 /**
  * __slab_realloc_large - resize a large block without copying it
- * @slab: its descriptor
+ * @slab: its descriptor; no feature holds slab->meta (not hooked)
  * @new_size: bytes wanted, above KMALLOC_MAX_CACHE_SIZE
  *
  * In place when the extent already fits and is not more than twice the
  * size, or when the address space right after it is free; else moved by
- * mremap() to a granule-aligned place of its own (the pages move, no
- * byte is copied).
+ * mremap() into a free extent of the new class (whose pages it drops) or
+ * a new granule-aligned place: the pages move, no byte is copied.
  * Return: the block's (maybe new) address, or NULL when it could not be
  * resized (the caller copies instead; the block is unchanged).
  */
@@ -458,6 +764,7 @@ void *__slab_realloc_large(struct slab *slab, size_t new_size)
 {
 	size_t old = slab->size, bytes;
 	unsigned char *start = slab->base, *to;
+	struct slab *free_ext;
 
 	if (!new_size || new_size > KMALLOC_LARGE_MAX)
 		return NULL;
@@ -465,38 +772,68 @@ void *__slab_realloc_large(struct slab *slab, size_t new_size)
 	if (bytes <= old && old / 2 < new_size)
 		return start;		/* still fits, not worth shrinking */
 	if (bytes < old) {
-		/* the tail goes: out of the map first, then unmapped */
-		pagemap_unregister(start + bytes, old - bytes);
-		slab_unmap(start + bytes, old - bytes);
-		slab->size = bytes;
+		/* the tail becomes a free extent, its memory given back */
+		struct slab *tail = split_extent(slab, bytes, GFP_KERNEL);
+
+		if (tail) {
+			madvise(tail->base, tail->size, MADV_DONTNEED);
+			tail->dirty = false;
+			tail->empty_since = kslab_now_ms_coarse();
+			put_free(merge_free(tail));
+			note_decay_due(tail->empty_since + large_decay_ms);
+		}
 		return start;
 	}
-	/* grow in place if the address space after the block is free */
+	/* grow in place into a free extent right after it */
+	if (grow_into_neighbour(slab, bytes))
+		return start;
+	/* or into free address space after it */
 	to = mremap(start, old, bytes, 0);
 	if (to != MAP_FAILED) {
-		if (!pagemap_register(slab, start + old, bytes - old, false)) {
+		if (!pagemap_register(slab, start + bytes - G, G, false)) {
+			if (old > G)
+				pagemap_unregister(start + old - G, G);
 			slab->size = bytes;
 			return start;
 		}
 		mremap(start, bytes, old, 0);
 		return NULL;
 	}
+	/*
+	 * Else into a free extent of the class, if there is one: its pages are
+	 * dropped (they were free) and the block's move there, no byte
+	 * copied; it keeps its descriptor, which the address map already has.
+	 */
+	free_ext = take_class(large_index(new_size), SLAB_GRANULE_SIZE,
+			      GFP_KERNEL);
+	if (free_ext) {
+		to = mremap(start, old, bytes, MREMAP_MAYMOVE | MREMAP_FIXED,
+			    free_ext->base);
+		if (to != MAP_FAILED) {
+			/* its tail past @bytes, if any, stays in the block */
+			free_ext->inuse = 1;
+			unmap_bounds(start, old);
+			desc_free(slab);
+			return to;
+		}
+		__slab_free_large(free_ext);
+	}
 	/* else a new granule-aligned place, the pages moved there */
 	to = slab_map(bytes, SLAB_GRANULE_SIZE);
 	if (!to)
 		return NULL;
-	if (pagemap_register(slab, to, bytes, false)) {
+	if (map_range_bounds(slab, to, bytes, false)) {
 		slab_unmap(to, bytes);
 		return NULL;
 	}
 	if (mremap(start, old, bytes, MREMAP_MAYMOVE | MREMAP_FIXED, to) ==
 	    MAP_FAILED) {
-		pagemap_unregister(to, bytes);
+		unmap_bounds(to, bytes);
 		slab_unmap(to, bytes);
 		return NULL;
 	}
 	/* the old range is unmapped by the move: out of the map with it */
-	pagemap_unregister(start, old);
+	unmap_bounds(start, old);
 	slab->base = to;
 	slab->size = bytes;
 	return to;

@@ -745,6 +745,107 @@ TEST(concurrent_kmalloc_never_hands_out_an_object_twice)
 	}
 }
 
+/*
+ * Large blocks from several threads at once: allocated, grown and shrunk
+ * with krealloc() and freed, so that the page allocator splits, merges
+ * and grows free extents in place while the others do the same.  Every
+ * block keeps its pattern: no two owners, no lost bytes.
+ */
+#define LARGE_WINDOW	24
+
+static size_t large_mix_size(uint64_t x)
+{
+	return KMALLOC_MAX_CACHE_SIZE + 1 + x % (6UL << 20);
+}
+
+/* First and last byte of each page: enough to catch a shared page. */
+static void large_mark(unsigned char *p, size_t len, unsigned char pat)
+{
+	size_t i;
+
+	for (i = 0; i < len; i += 4096)
+		p[i] = pat;
+	p[len - 1] = pat;
+}
+
+static bool large_marked(const unsigned char *p, size_t len,
+			 unsigned char pat)
+{
+	size_t i;
+
+	for (i = 0; i < len; i += 4096)
+		if (p[i] != pat)
+			return false;
+	return p[len - 1] == pat;
+}
+
+static void *mix_large(void *arg)
+{
+	struct mixer *m = arg;
+	unsigned char *obj[LARGE_WINDOW] = { NULL };
+	size_t len[LARGE_WINDOW] = { 0 };
+	unsigned char pat[LARGE_WINDOW] = { 0 };
+	uint64_t rnd = 0x2545f4914f6cdd1dULL * (m->id + 1);
+	size_t it, i;
+
+	for (it = 0; it < m->iterations; it++) {
+		unsigned int slot = next_rand(&rnd) % LARGE_WINDOW;
+		size_t want = large_mix_size(next_rand(&rnd));
+
+		if (obj[slot] && !large_marked(obj[slot], len[slot], pat[slot]))
+			m->errors++;
+		if (obj[slot] && it % 3) {
+			/* resize: the kept part must survive the move */
+			unsigned char *n = krealloc(obj[slot], want, GFP_KERNEL);
+			size_t keep = want < len[slot] ? want : len[slot];
+
+			if (!n) {
+				m->errors++;
+				continue;
+			}
+			for (i = 0; i < keep; i += 4096)
+				if (n[i] != pat[slot])
+					m->errors++;
+			obj[slot] = n;
+		} else {
+			kfree(obj[slot]);
+			obj[slot] = kmalloc(want, GFP_KERNEL);
+			if (!obj[slot]) {
+				m->errors++;
+				continue;
+			}
+		}
+		len[slot] = want;
+		pat[slot] = (unsigned char)(m->id << 6 | (it & 0x3f));
+		large_mark(obj[slot], len[slot], pat[slot]);
+	}
+	for (i = 0; i < LARGE_WINDOW; i++) {
+		if (obj[i] && !large_marked(obj[i], len[i], pat[i]))
+			m->errors++;
+		kfree(obj[i]);
+	}
+	return NULL;
+}
+
+TEST(concurrent_large_blocks_and_krealloc_keep_their_contents)
+{
+	enum { THREADS = 4 };
+	struct mixer m[THREADS];
+	pthread_t tid[THREADS];
+	unsigned int i;
+
+	for (i = 0; i < THREADS; i++) {
+		m[i] = (struct mixer){
+			.id = i, .iterations = test_scaled(3000),
+		};
+		ASSERT_EQ(0, pthread_create(&tid[i], NULL, mix_large, &m[i]));
+	}
+	for (i = 0; i < THREADS; i++) {
+		ASSERT_EQ(0, pthread_join(tid[i], NULL));
+		EXPECT_EQ(0, m[i].errors) TH_LOG("thread %u", i);
+	}
+}
+
 /* ---- concurrent cache lifecycle ---------------------------------------- */
 
 struct lifecycle {
