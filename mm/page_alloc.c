@@ -296,10 +296,10 @@ static unsigned long decay_class(struct large_class *c, unsigned long now,
 	list_for_each_entry_safe(e, tmp, &c->free, slab_list) {
 		if (e->dirty && (all || e->empty_since <= purge_cutoff)) {
 			list_move(&e->slab_list, &purge);
-			c->nr_free--;
+			WRITE_ONCE(c->nr_free, c->nr_free - 1);
 		} else if (!e->dirty && (all || e->empty_since <= unmap_cutoff)) {
 			list_move(&e->slab_list, &unmap);
-			c->nr_free--;
+			WRITE_ONCE(c->nr_free, c->nr_free - 1);
 		} else {
 			unsigned long due = e->dirty ?
 				e->empty_since + large_decay_ms :
@@ -329,7 +329,7 @@ static unsigned long decay_class(struct large_class *c, unsigned long now,
 	pthread_mutex_lock(&c->lock);
 	list_for_each_entry_safe(e, tmp, &purge, slab_list) {
 		list_move_tail(&e->slab_list, &c->free);
-		c->nr_free++;
+		WRITE_ONCE(c->nr_free, c->nr_free + 1);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return next;
@@ -383,7 +383,7 @@ static void purge_dirty(unsigned long target)
 			if (!e->dirty)
 				continue;
 			list_move(&e->slab_list, &purge);
-			c->nr_free--;
+			WRITE_ONCE(c->nr_free, c->nr_free - 1);
 			if (__atomic_sub_fetch(&dirty_bytes, e->size,
 					       __ATOMIC_RELAXED) <= target)
 				break;
@@ -396,7 +396,7 @@ static void purge_dirty(unsigned long target)
 		pthread_mutex_lock(&c->lock);
 		list_for_each_entry_safe(e, prev, &purge, slab_list) {
 			list_move_tail(&e->slab_list, &c->free);
-			c->nr_free++;
+			WRITE_ONCE(c->nr_free, c->nr_free + 1);
 		}
 		pthread_mutex_unlock(&c->lock);
 	}
@@ -434,7 +434,7 @@ static struct slab *take_class(unsigned int i, size_t align, gfp_t gfp)
 	list_for_each_entry(e, &c->free, slab_list) {
 		if (!((uintptr_t)e->base & (align - 1))) {
 			list_del_init(&e->slab_list);
-			c->nr_free--;
+			WRITE_ONCE(c->nr_free, c->nr_free - 1);
 			pthread_mutex_unlock(&c->lock);
 			__atomic_fetch_sub(&free_bytes, e->size, __ATOMIC_RELAXED);
 			if (e->dirty)
@@ -457,7 +457,7 @@ static void put_free(struct slab *e)
 		__atomic_fetch_add(&dirty_bytes, e->size, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&c->lock);
 	list_add(&e->slab_list, &c->free);
-	c->nr_free++;
+	WRITE_ONCE(c->nr_free, c->nr_free + 1);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -492,7 +492,7 @@ static struct slab *split_extent(struct slab *e, size_t bytes, gfp_t gfp)
 			pagemap_unregister(tail->base, G);
 		goto fail;
 	}
-	e->size = bytes;
+	WRITE_ONCE(e->size, bytes);
 	return tail;
 fail:
 	desc_free(tail);
@@ -520,7 +520,7 @@ static bool take_neighbour(struct slab *n, const unsigned char *base,
 	    (!base || n->base == base) && (!end || n->base + n->size == end) &&
 	    &large_classes[large_floor_index(n->size)] == c) {
 		list_del_init(&n->slab_list);
-		c->nr_free--;
+		WRITE_ONCE(c->nr_free, c->nr_free - 1);
 		taken = true;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -545,7 +545,7 @@ static bool absorb(struct slab *to, struct slab *from)
 		pagemap_unregister(to->base + to->size - G, G);
 	if (from->size > G)
 		pagemap_unregister(from->base, G);
-	to->size += from->size;
+	WRITE_ONCE(to->size, to->size + from->size);
 	to->dirty = to->dirty || from->dirty;
 	if (from->empty_since > to->empty_since)
 		to->empty_since = from->empty_since;
@@ -691,7 +691,7 @@ void *__slab_alloc_large(size_t size, size_t align, gfp_t gfp)
 	/* all the caller may read (ksize()), unless the pages are fresh */
 	if ((gfp & __GFP_ZERO) && e->dirty)
 		memset(e->base, 0, e->size);
-	e->inuse = 1;
+	WRITE_ONCE(e->inuse, 1);
 	/* the descriptor is ready before anyone can find the block in use */
 	smp_store_release(&e->cache, NULL);
 	return e->base;
@@ -708,7 +708,7 @@ void __slab_free_large(struct slab *slab)
 	unsigned long now = kslab_now_ms_coarse();
 
 	WRITE_ONCE(slab->cache, NULL);	/* drop SLAB_HOOKED */
-	slab->inuse = 0;
+	WRITE_ONCE(slab->inuse, 0);
 	slab->empty_since = now;
 	slab->dirty = true;
 	put_free(merge_free(slab));
@@ -793,7 +793,7 @@ void *__slab_realloc_large(struct slab *slab, size_t new_size)
 		if (!pagemap_register(slab, start + bytes - G, G, false)) {
 			if (old > G)
 				pagemap_unregister(start + old - G, G);
-			slab->size = bytes;
+			WRITE_ONCE(slab->size, bytes);
 			return start;
 		}
 		mremap(start, bytes, old, 0);
@@ -811,7 +811,7 @@ void *__slab_realloc_large(struct slab *slab, size_t new_size)
 			    free_ext->base);
 		if (to != MAP_FAILED) {
 			/* its tail past @bytes, if any, stays in the block */
-			free_ext->inuse = 1;
+			WRITE_ONCE(free_ext->inuse, 1);
 			unmap_bounds(start, old);
 			desc_free(slab);
 			return to;
@@ -835,7 +835,7 @@ void *__slab_realloc_large(struct slab *slab, size_t new_size)
 	/* the old range is unmapped by the move: out of the map with it */
 	unmap_bounds(start, old);
 	slab->base = to;
-	slab->size = bytes;
+	WRITE_ONCE(slab->size, bytes);
 	return to;
 }
 
