@@ -234,7 +234,6 @@ __visible void free(void *p)
 __visible void *calloc(size_t n, size_t size)
 {
 	size_t bytes;
-	void *p;
 
 	if (unlikely(__builtin_mul_overflow(n, size, &bytes))) {
 		errno = ENOMEM;
@@ -243,7 +242,8 @@ __visible void *calloc(size_t n, size_t size)
 	/* small: the magazine fast path and a memset beat __GFP_ZERO's slow path */
 	if (likely(malloc_size_fast(bytes)) && bytes <= PAGE_SIZE &&
 	    likely(READ_ONCE(malloc_ready))) {
-		p = kmalloc(bytes, GFP_KERNEL);
+		void *p = kmalloc(bytes, GFP_KERNEL);
+
 		if (likely(p))
 			return memset(p, 0, bytes);
 	}
@@ -314,17 +314,17 @@ __visible void *reallocarray(void *p, size_t n, size_t size)
  */
 __visible int posix_memalign(void **memptr, size_t align, size_t size)
 {
-	int saved = errno;
+	int saved = errno, err = EINVAL;	/* POSIX: positive, not errno */
 	void *p;
 
 	if (align < sizeof(void *) || (align & (align - 1)))
-		return EINVAL;
+		return err;
 	p = malloc_aligned(size, align);
 	errno = saved;
-	if (!p)
-		return ENOMEM;
-	*memptr = p;
-	return 0;
+	err = p ? 0 : ENOMEM;
+	if (p)
+		*memptr = p;
+	return err;
 }
 
 /**

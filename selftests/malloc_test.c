@@ -22,9 +22,9 @@
  * run's, with kslab's KSLAB_VERBOSE=1 lines on their stderr to show they
  * ran on it.
  *
- * Under a sanitizer every test is skipped: the sanitizer's runtime
- * replaces malloc() itself and must be first in the process, which an
- * LD_PRELOAD malloc replacement contradicts.
+ * Under a sanitizer the whole suite is skipped, with the reason: the
+ * sanitizer's runtime replaces malloc() itself and must be first in the
+ * process, which an LD_PRELOAD malloc replacement contradicts.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -56,44 +56,26 @@
 /* The library this process runs on, "" when not preloaded. */
 static char preloaded_lib[4096];
 
-#if KSLAB_TEST_SANITIZED
-#define SKIP_REASON "built with a sanitizer, whose own malloc() an LD_PRELOAD malloc replacement would fight"
-#else
-#define SKIP_REASON "not running under " LIB_NAME
-#endif
-
-#define REQUIRE_PRELOAD() do {						\
-	if (!preloaded_lib[0])						\
-		SKIP(return, "%s", SKIP_REASON);			\
-} while (0)
+#define SANITIZER_SKIP	"built with a sanitizer, whose own malloc() must come first in the process: an LD_PRELOAD malloc replacement cannot run here"
 
 /*
- * Sizes and pointers the compiler must not see through: it would warn
- * about (or fold away) a malloc(SIZE_MAX) or a double free.
+ * A value the compiler must not see through: where a test checks what
+ * the compiler believes it knows (a block is gone after realloc(), which
+ * a failed one leaves alone; a malloc(SIZE_MAX) warns; clang folds the
+ * errno of an allocation it knows fails, or a double free warns), the
+ * size, pointer or function goes through an empty asm first.
  */
-static volatile size_t opaque_size_slot;
-
-static size_t opaque_size(size_t n)
-{
-	opaque_size_slot = n;
-	return opaque_size_slot;
-}
-
-static void *volatile opaque_ptr_slot;
-
-static void *opaque_ptr(void *p)
-{
-	opaque_ptr_slot = p;
-	return opaque_ptr_slot;
-}
-
-/*
- * realloc() and reallocarray() through pointers the compiler cannot
- * follow: it takes the block for freed after either call, but a failed
- * one leaves it alone, which is what the tests check.
- */
-static void *(*volatile realloc_fn)(void *, size_t) = realloc;
-static void *(*volatile reallocarray_fn)(void *, size_t, size_t) = reallocarray;
+#define opaque(x) ({ __typeof__(x) __v = (x); __asm__("" : "+r"(__v)); __v; })
+#define opaque_size(n)		opaque((size_t)(n))
+#define opaque_ptr(p)		opaque((void *)(p))
+#define malloc_fn		opaque(&malloc)
+#define calloc_fn		opaque(&calloc)
+#define realloc_fn		opaque(&realloc)
+#define reallocarray_fn		opaque(&reallocarray)
+#define aligned_alloc_fn	opaque(&aligned_alloc)
+#define memalign_fn		opaque(&memalign)
+#define pvalloc_fn		opaque(&pvalloc)
+#define posix_memalign_fn	opaque(&posix_memalign)
 
 static bool aligned_to(const void *p, size_t align)
 {
@@ -199,9 +181,12 @@ static void run_release(struct run *r)
 static int run_child_mode(const char *mode, const char *var, struct run *r)
 {
 	char mode_var[64], cmd[64];
-	const char *vars[] = { mode_var, var, NULL };
+	const char *vars[3];
 
 	snprintf(mode_var, sizeof(mode_var), "%s=%s", CHILD_ENV, mode);
+	vars[0] = mode_var;
+	vars[1] = var;
+	vars[2] = NULL;
 	snprintf(cmd, sizeof(cmd), "exec /proc/%d/exe", (int)getpid());
 	return run_shell(cmd, true, vars, r);
 }
@@ -232,40 +217,66 @@ static void remove_dir(const char *dir)
 		run_release(&r);
 }
 
+/* @lines joined with newlines, in one allocation; free() it. */
+static char *join_lines(const char *const *lines)
+{
+	size_t len = 1, i;
+	char *text;
+
+	for (i = 0; lines[i]; i++)
+		len += strlen(lines[i]) + 1;
+	text = malloc(len);
+	if (!text)
+		return NULL;
+	text[0] = '\0';
+	for (i = 0; lines[i]; i++) {
+		strcat(text, lines[i]);
+		strcat(text, "\n");
+	}
+	return text;
+}
+
 /*
- * compare_runs() - run @script (a printf format taking the run's
- * directory) plainly and under the library, each in a directory of its
- * own; their stdout must be equal and not empty, both must exit 0, and
- * the preloaded run's stderr must show kslab's start-up and no report.
+ * compare_runs() - run @script (lines of a shell script, which finds the
+ * directory of its run in $KSLAB_TEST_MALLOC_DIR) plainly and under the
+ * library, each in a directory of its own: both must exit 0, their
+ * stdout must be equal and not empty, and the preloaded run's stderr
+ * must show kslab's start-up and no report.
  */
-#define compare_runs(script) do {					\
-	char __dirs[2][4096];						\
-	char __cmd[16384];						\
-	struct run __r[2];						\
-	int __i;							\
-									\
-	for (__i = 0; __i < 2; __i++) {					\
-		make_dir(__dirs[__i], sizeof(__dirs[__i]));		\
-		ASSERT_NE('\0', __dirs[__i][0]);			\
-		snprintf(__cmd, sizeof(__cmd), script, __dirs[__i]);	\
-		ASSERT_EQ(0, run_shell(__cmd, __i == 1, NULL, &__r[__i])); \
-		remove_dir(__dirs[__i]);				\
-		if (!child_exited_cleanly(__r[__i].status))		\
-			TH_LOG("%s run failed (status %#x):\n%s",	\
-			       __i ? "preloaded" : "plain",		\
-			       __r[__i].status, __r[__i].err);		\
-		ASSERT_TRUE(child_exited_cleanly(__r[__i].status));	\
-	}								\
-	EXPECT_NE('\0', __r[0].out[0]);					\
-	if (strcmp(__r[0].out, __r[1].out))				\
-		TH_LOG("plain:\n%s\npreloaded:\n%s", __r[0].out, __r[1].out); \
-	EXPECT_STREQ(__r[0].out, __r[1].out);				\
-	EXPECT_TEXT_CONTAINS(__r[1].err, VERBOSE_LINE);			\
-	EXPECT_EQ(0, text_count(__r[1].err, "BUG "));			\
-	EXPECT_EQ(0, text_count(__r[1].err, "; ignored"));		\
-	run_release(&__r[0]);						\
-	run_release(&__r[1]);						\
-} while (0)
+static void compare_runs(struct __test_metadata *_metadata,
+			 const char *const *script)
+{
+	char dir[4096], dir_var[4200];
+	char *cmd = join_lines(script);
+	const char *vars[2];
+	struct run r[2];
+	int i;
+
+	ASSERT_NE(NULL, cmd);
+	vars[0] = dir_var;
+	vars[1] = NULL;
+	for (i = 0; i < 2; i++) {
+		make_dir(dir, sizeof(dir));
+		ASSERT_NE('\0', dir[0]);
+		snprintf(dir_var, sizeof(dir_var), "KSLAB_TEST_MALLOC_DIR=%s", dir);
+		ASSERT_EQ(0, run_shell(cmd, i == 1, vars, &r[i]));
+		remove_dir(dir);
+		if (!child_exited_cleanly(r[i].status))
+			TH_LOG("%s run failed (status %#x):\n%s",
+			       i ? "preloaded" : "plain", r[i].status, r[i].err);
+		ASSERT_TRUE(child_exited_cleanly(r[i].status));
+	}
+	free(cmd);
+	EXPECT_NE('\0', r[0].out[0]);
+	if (strcmp(r[0].out, r[1].out))
+		TH_LOG("plain:\n%s\npreloaded:\n%s", r[0].out, r[1].out);
+	EXPECT_STREQ(r[0].out, r[1].out);
+	EXPECT_TEXT_CONTAINS(r[1].err, VERBOSE_LINE);
+	EXPECT_EQ(0, text_count(r[1].err, "BUG "));
+	EXPECT_EQ(0, text_count(r[1].err, "; ignored"));
+	run_release(&r[0]);
+	run_release(&r[1]);
+}
 
 /* ---- the process runs on kslab ---------------------------------------- */
 
@@ -289,7 +300,6 @@ TEST(malloc_family_comes_from_the_library)
 	};
 	size_t i;
 
-	REQUIRE_PRELOAD();
 	for (i = 0; i < ARRAY_SIZE(fns); i++)
 		EXPECT_TRUE(defined_in_library((void *)fns[i]));
 }
@@ -299,7 +309,6 @@ TEST(usable_sizes_are_kslab_size_classes)
 {
 	void *small = malloc(1), *mid = malloc(100), *page = malloc(4096);
 
-	REQUIRE_PRELOAD();
 	ASSERT_NE(NULL, small);
 	ASSERT_NE(NULL, mid);
 	ASSERT_NE(NULL, page);
@@ -318,7 +327,6 @@ TEST(malloc_zero_returns_unique_freeable_pointers)
 {
 	void *a = malloc(0), *b = malloc(0);
 
-	REQUIRE_PRELOAD();
 	ASSERT_NE(NULL, a);
 	ASSERT_NE(NULL, b);
 	EXPECT_NE(a, b);
@@ -331,7 +339,6 @@ TEST(every_result_is_16_byte_aligned_and_big_enough)
 {
 	size_t n;
 
-	REQUIRE_PRELOAD();
 	for (n = 1; n <= 2 << 20; n += n < 512 ? 1 : n / 7) {
 		unsigned char *p = malloc(n);
 		size_t usable = malloc_usable_size(p);
@@ -348,7 +355,6 @@ TEST(every_result_is_16_byte_aligned_and_big_enough)
 
 TEST(free_null_does_nothing)
 {
-	REQUIRE_PRELOAD();
 	errno = 0;
 	free(NULL);
 	EXPECT_EQ(0, errno);
@@ -362,7 +368,6 @@ TEST(calloc_zeroes_memory_that_was_used_before)
 	static const size_t sizes[] = { 1, 24, 4000, 5000, 300 << 10, 4 << 20 };
 	size_t i, round;
 
-	REQUIRE_PRELOAD();
 	for (round = 0; round < 4; round++) {
 		for (i = 0; i < ARRAY_SIZE(sizes); i++) {
 			unsigned char *p = malloc(sizes[i]), *z;
@@ -380,12 +385,11 @@ TEST(calloc_zeroes_memory_that_was_used_before)
 
 TEST(calloc_overflow_fails_with_enomem)
 {
-	REQUIRE_PRELOAD();
 	errno = 0;
-	EXPECT_EQ(NULL, calloc(opaque_size(SIZE_MAX / 2), 3));
+	EXPECT_EQ(NULL, calloc_fn(opaque_size(SIZE_MAX / 2), 3));
 	EXPECT_EQ(ENOMEM, errno);
 	errno = 0;
-	EXPECT_EQ(NULL, calloc(opaque_size((size_t)1 << 33), (size_t)1 << 33));
+	EXPECT_EQ(NULL, calloc_fn(opaque_size((size_t)1 << 33), (size_t)1 << 33));
 	EXPECT_EQ(ENOMEM, errno);
 }
 
@@ -393,7 +397,6 @@ TEST(calloc_zero_elements_is_a_unique_pointer)
 {
 	void *a = calloc(0, 16), *b = calloc(16, 0);
 
-	REQUIRE_PRELOAD();
 	ASSERT_NE(NULL, a);
 	ASSERT_NE(NULL, b);
 	EXPECT_NE(a, b);
@@ -407,7 +410,6 @@ TEST(realloc_of_null_is_malloc)
 {
 	unsigned char *p = realloc(NULL, 100);
 
-	REQUIRE_PRELOAD();
 	ASSERT_NE(NULL, p);
 	EXPECT_LE(100, malloc_usable_size(p));
 	EXPECT_TRUE(aligned_to(p, 16));
@@ -419,7 +421,6 @@ TEST(realloc_to_zero_frees_and_returns_null)
 {
 	void *p = malloc(100);
 
-	REQUIRE_PRELOAD();
 	ASSERT_NE(NULL, p);
 	errno = 0;
 	EXPECT_EQ(NULL, realloc(p, 0));
@@ -431,7 +432,6 @@ TEST(realloc_keeps_contents_growing_and_shrinking)
 	size_t n = 1, kept = 1;
 	unsigned char *p = malloc(1);
 
-	REQUIRE_PRELOAD();
 	ASSERT_NE(NULL, p);
 	fill(p, 1, 7);
 	/* up through the classes and into large blocks, then down again */
@@ -459,7 +459,6 @@ TEST(failed_realloc_leaves_the_block_alone)
 {
 	unsigned char *p = malloc(1000);
 
-	REQUIRE_PRELOAD();
 	ASSERT_NE(NULL, p);
 	fill(p, 1000, 3);
 	errno = 0;
@@ -476,7 +475,6 @@ TEST(reallocarray_overflow_fails_and_keeps_the_block)
 {
 	unsigned char *p = malloc(64), *q;
 
-	REQUIRE_PRELOAD();
 	ASSERT_NE(NULL, p);
 	fill(p, 64, 5);
 	errno = 0;
@@ -523,19 +521,16 @@ static void *via_posix_memalign(size_t align, size_t size)
 
 TEST(posix_memalign_honours_every_alignment)
 {
-	REQUIRE_PRELOAD();
 	EXPECT_TRUE(check_aligned(via_posix_memalign, sizeof(void *)));
 }
 
 TEST(aligned_alloc_honours_every_alignment)
 {
-	REQUIRE_PRELOAD();
 	EXPECT_TRUE(check_aligned(aligned_alloc, 1));
 }
 
 TEST(memalign_honours_every_alignment)
 {
-	REQUIRE_PRELOAD();
 	EXPECT_TRUE(check_aligned(memalign, 1));
 }
 
@@ -545,10 +540,9 @@ TEST(posix_memalign_rejects_bad_alignments_and_leaves_errno)
 	void *p = &p;
 	size_t i;
 
-	REQUIRE_PRELOAD();
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		errno = 1234;
-		EXPECT_EQ(EINVAL, posix_memalign(&p, bad[i], 16));
+		EXPECT_EQ(EINVAL, posix_memalign_fn(&p, bad[i], 16));
 		EXPECT_EQ(1234, errno);
 		EXPECT_EQ((void *)&p, p);
 	}
@@ -558,9 +552,8 @@ TEST(posix_memalign_reports_enomem_and_leaves_errno)
 {
 	void *p = &p;
 
-	REQUIRE_PRELOAD();
 	errno = 1234;
-	EXPECT_EQ(ENOMEM, posix_memalign(&p, 64, opaque_size(SIZE_MAX - 64)));
+	EXPECT_EQ(ENOMEM, posix_memalign_fn(&p, 64, opaque_size(SIZE_MAX - 64)));
 	EXPECT_EQ(1234, errno);
 	EXPECT_EQ((void *)&p, p);
 	errno = 1234;
@@ -572,21 +565,19 @@ TEST(posix_memalign_reports_enomem_and_leaves_errno)
 
 TEST(aligned_alloc_rejects_non_power_of_two_alignments)
 {
-	REQUIRE_PRELOAD();
 	errno = 0;
-	EXPECT_EQ(NULL, aligned_alloc(0, 16));
+	EXPECT_EQ(NULL, aligned_alloc_fn(opaque_size(0), 16));
 	EXPECT_EQ(EINVAL, errno);
 	errno = 0;
-	EXPECT_EQ(NULL, aligned_alloc(24, 48));
+	EXPECT_EQ(NULL, aligned_alloc_fn(opaque_size(24), 48));
 	EXPECT_EQ(EINVAL, errno);
 }
 
 /* glibc: rounded up to the next power of two; beyond half the space, EINVAL */
 TEST(memalign_rounds_alignment_up_to_a_power_of_two)
 {
-	void *p = memalign(48, 100), *q = memalign(0, 10);
+	void *p = memalign(opaque_size(48), 100), *q = memalign(opaque_size(0), 10);
 
-	REQUIRE_PRELOAD();
 	ASSERT_NE(NULL, p);
 	EXPECT_TRUE(aligned_to(p, 64));
 	ASSERT_NE(NULL, q);
@@ -594,7 +585,7 @@ TEST(memalign_rounds_alignment_up_to_a_power_of_two)
 	free(p);
 	free(q);
 	errno = 0;
-	EXPECT_EQ(NULL, memalign(opaque_size(SIZE_MAX / 2 + 2), 16));
+	EXPECT_EQ(NULL, memalign_fn(opaque_size(SIZE_MAX / 2 + 2), 16));
 	EXPECT_EQ(EINVAL, errno);
 }
 
@@ -602,7 +593,6 @@ TEST(valloc_returns_page_aligned_memory)
 {
 	size_t page = (size_t)getpagesize(), n;
 
-	REQUIRE_PRELOAD();
 	for (n = 0; n <= 5 * page; n += page / 3) {
 		void *p = valloc(n);
 
@@ -617,7 +607,6 @@ TEST(pvalloc_rounds_the_size_up_to_whole_pages)
 {
 	size_t page = (size_t)getpagesize(), n;
 
-	REQUIRE_PRELOAD();
 	for (n = 0; n <= 5 * page; n += page / 3) {
 		size_t pages = n ? (n + page - 1) / page * page : page;
 		unsigned char *p = pvalloc(n);
@@ -629,7 +618,7 @@ TEST(pvalloc_rounds_the_size_up_to_whole_pages)
 		free(p);
 	}
 	errno = 0;
-	EXPECT_EQ(NULL, pvalloc(opaque_size(SIZE_MAX - 10)));
+	EXPECT_EQ(NULL, pvalloc_fn(opaque_size(SIZE_MAX - 10)));
 	EXPECT_EQ(ENOMEM, errno);
 }
 
@@ -644,23 +633,22 @@ TEST(huge_sizes_fail_cleanly_with_enomem)
 	void *p;
 	size_t i;
 
-	REQUIRE_PRELOAD();
 	for (i = 0; i < ARRAY_SIZE(huge); i++) {
 		size_t n = opaque_size(huge[i]);
 
 		errno = 0;
-		EXPECT_EQ(NULL, malloc(n));
+		EXPECT_EQ(NULL, malloc_fn(n));
 		EXPECT_EQ(ENOMEM, errno);
 		errno = 0;
-		EXPECT_EQ(NULL, calloc(1, n));
+		EXPECT_EQ(NULL, calloc_fn(1, n));
 		EXPECT_EQ(ENOMEM, errno);
 		errno = 0;
-		EXPECT_EQ(NULL, aligned_alloc(4096, n));
+		EXPECT_EQ(NULL, aligned_alloc_fn(4096, n));
 		EXPECT_EQ(ENOMEM, errno);
 		errno = 0;
-		EXPECT_EQ(NULL, memalign((size_t)1 << 20, n));
+		EXPECT_EQ(NULL, memalign_fn((size_t)1 << 20, n));
 		EXPECT_EQ(ENOMEM, errno);
-		EXPECT_EQ(ENOMEM, posix_memalign(&p, 64, n));
+		EXPECT_EQ(ENOMEM, posix_memalign_fn(&p, 64, n));
 	}
 	/* and the allocator goes on */
 	p = malloc(100);
@@ -707,12 +695,12 @@ static void *consumer(void *arg)
 static void *producer(void *arg)
 {
 	struct ring *ring = arg;
-	size_t i, n;
+	size_t i;
 
 	for (i = 0; i < test_scaled(RING_ROUNDS); i++) {
+		size_t n = 8 + (i * 2654435761u) % 3000;
 		void *p, *old;
 
-		n = 8 + (i * 2654435761u) % 3000;
 		if (i % 997 == 0)
 			n = 300 << 10;	/* now and then a large block */
 		p = malloc(n);
@@ -733,7 +721,6 @@ TEST(threads_free_what_other_threads_allocated)
 	void *ret;
 	int i;
 
-	REQUIRE_PRELOAD();
 	memset(rings, 0, sizeof(rings));
 	for (i = 0; i < 2; i++) {
 		ASSERT_EQ(0, pthread_create(&cons[i], NULL, consumer, &rings[i]));
@@ -801,7 +788,6 @@ TEST(fork_in_a_threaded_program_leaves_malloc_working_in_the_child)
 	pthread_t threads[3];
 	int i, status, forks = (int)test_scaled(40);
 
-	REQUIRE_PRELOAD();
 	flag_set(&churn_stop, 0);
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(0, pthread_create(&threads[i], NULL, churn, NULL));
@@ -828,9 +814,11 @@ static pthread_key_t late_key;
 
 static void late_destructor(void *p)
 {
-	void *q = malloc(200);
+	char *q = malloc(200);
 
 	free(p);
+	if (q)
+		memset(q, 1, 200);
 	free(q);
 }
 
@@ -854,7 +842,6 @@ TEST(memory_outlives_its_thread_and_late_frees_work)
 	pthread_t t;
 	int i;
 
-	REQUIRE_PRELOAD();
 	ASSERT_EQ(0, pthread_key_create(&late_key, late_destructor));
 	for (i = 0; i < 64; i++) {
 		left[i] = NULL;
@@ -894,7 +881,6 @@ TEST(double_free_is_reported_and_the_program_goes_on)
 {
 	struct run r;
 
-	REQUIRE_PRELOAD();
 	ASSERT_EQ(0, run_child_mode("double_free", NULL, &r));
 	EXPECT_TRUE(child_exited_cleanly(r.status));
 	EXPECT_TEXT_CONTAINS(r.err, "double free of object");
@@ -906,7 +892,6 @@ TEST(abort_on_error_makes_a_double_free_abort)
 {
 	struct run r;
 
-	REQUIRE_PRELOAD();
 	ASSERT_EQ(0, run_child_mode("double_free", "KSLAB_ABORT_ON_ERROR=1", &r));
 	/* sh execs the binary: the signal is its */
 	EXPECT_TRUE(WIFSIGNALED(r.status));
@@ -921,7 +906,6 @@ TEST(free_of_a_pointer_never_allocated_is_reported_and_ignored)
 {
 	struct run r;
 
-	REQUIRE_PRELOAD();
 	ASSERT_EQ(0, run_child_mode("invalid_free", NULL, &r));
 	EXPECT_TRUE(child_exited_cleanly(r.status));
 	EXPECT_TEXT_CONTAINS(r.err, "invalid pointer");
@@ -936,7 +920,6 @@ TEST(kslab_options_apply_to_a_preloaded_program)
 	};
 	struct run r;
 
-	REQUIRE_PRELOAD();
 	ASSERT_EQ(0, run_shell("exec /bin/true", true, vars, &r));
 	EXPECT_TRUE(child_exited_cleanly(r.status));
 	EXPECT_TEXT_CONTAINS(r.err, "kslab: option KSLAB_EMPTY_SLABS=7 (environment)");
@@ -950,74 +933,105 @@ TEST(kslab_options_apply_to_a_preloaded_program)
 
 #define PYTHON	"/usr/bin/python3"
 
+static const char *const python_script[] = {
+	"cd \"$KSLAB_TEST_MALLOC_DIR\" && " PYTHON " -c '",
+	"import json, collections",
+	"d = {str(i): [i, str(i) * (i % 7), {\"k\": i * i}] for i in range(60000)}",
+	"s = json.dumps(d, sort_keys=True)",
+	"e = json.loads(s)",
+	"words = \" \".join(\"w%d\" % (i * 7919 % 1000) for i in range(200000)).split()",
+	"c = collections.Counter(words)",
+	"top = sorted(e.items(), key=lambda kv: -kv[1][0])[:5]",
+	"print(len(s), len(e), c.most_common(3), top[0][0])",
+	"print(\"\".join(reversed(\"kslab\" * 1000))[:20], sum(len(v[1]) for v in e.values()))",
+	"'",
+	NULL
+};
+
 TEST(python3_dicts_lists_and_strings_match_a_plain_run)
 {
-	REQUIRE_PRELOAD();
 	if (!have_program(PYTHON))
 		SKIP(return, PYTHON " is not installed");
-	compare_runs("cd '%s' && " PYTHON " -c '\n"
-		     "import json, collections\n"
-		     "d = {str(i): [i, str(i) * (i %% 7), {\"k\": i * i}] for i in range(60000)}\n"
-		     "s = json.dumps(d, sort_keys=True)\n"
-		     "e = json.loads(s)\n"
-		     "words = \" \".join(\"w%%d\" %% (i * 7919 %% 1000) for i in range(200000)).split()\n"
-		     "c = collections.Counter(words)\n"
-		     "l = sorted(e.items(), key=lambda kv: -kv[1][0])[:5]\n"
-		     "print(len(s), len(e), c.most_common(3), l[0][0])\n"
-		     "print(\"\".join(reversed(\"kslab\" * 1000))[:20], sum(len(v[1]) for v in e.values()))\n"
-		     "'");
+	compare_runs(_metadata, python_script);
 }
+
+static const char *const sort_script[] = {
+	"cd \"$KSLAB_TEST_MALLOC_DIR\"",
+	"seq 1 300000 | sed 's/\\(.\\)\\(.*\\)/\\2\\1 line &/' > in",
+	"sort in | cksum",
+	"sort -n -r -k 3 in | head -n 5",
+	"sort -u in | wc -l",
+	NULL
+};
 
 TEST(sort_of_a_generated_file_matches_a_plain_run)
 {
-	REQUIRE_PRELOAD();
 	if (!have_program("/usr/bin/sort") || !have_program("/usr/bin/seq"))
 		SKIP(return, "sort or seq is not installed");
-	compare_runs("cd '%s' && seq 1 300000 | sed 's/\\(.\\)\\(.*\\)/\\2\\1 line &/' > in && "
-		     "sort in | cksum && sort -n -r -k 3 in | head -n 5 && sort -u in | wc -l");
+	compare_runs(_metadata, sort_script);
 }
+
+static const char *const tar_xz_script[] = {
+	"set -e",
+	"cd \"$KSLAB_TEST_MALLOC_DIR\"",
+	"mkdir src out",
+	"for i in 1 2 3 4 5 6 7 8; do seq $i 3 200000 > src/f$i; done",
+	"tar -C src -cJf t.tar.xz .",
+	"xz -t t.tar.xz",
+	"tar -C out -xJf t.tar.xz",
+	"cd out && cksum f1 f2 f3 f4 f5 f6 f7 f8",
+	NULL
+};
 
 TEST(tar_and_xz_round_trip_matches_a_plain_run)
 {
-	REQUIRE_PRELOAD();
 	if (!have_program("/usr/bin/tar") || !have_program("/usr/bin/xz"))
 		SKIP(return, "tar or xz is not installed");
-	compare_runs("cd '%s' && mkdir src out && "
-		     "for i in 1 2 3 4 5 6 7 8; do seq $i 3 200000 > src/f$i; done && "
-		     "tar -C src -cJf t.tar.xz . && xz -t t.tar.xz && "
-		     "tar -C out -xJf t.tar.xz && cd out && cksum f1 f2 f3 f4 f5 f6 f7 f8");
+	compare_runs(_metadata, tar_xz_script);
 }
+
+static const char *const sqlite3_script[] = {
+	"cd \"$KSLAB_TEST_MALLOC_DIR\" && sqlite3 db <<'EOF'",
+	"CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT, v INTEGER);",
+	"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)",
+	"  INSERT INTO t(k, v) SELECT 'key' || (i * 7919 % 1000), i * i % 977 FROM n;",
+	"CREATE INDEX tk ON t(k);",
+	"SELECT count(*), sum(v), max(length(k)) FROM t;",
+	"SELECT k, count(*), sum(v) FROM t GROUP BY k ORDER BY sum(v) DESC LIMIT 3;",
+	"SELECT group_concat(id) FROM (SELECT id FROM t WHERE k = 'key7' ORDER BY v, id LIMIT 5);",
+	"EOF",
+	NULL
+};
 
 TEST(sqlite3_queries_match_a_plain_run)
 {
-	REQUIRE_PRELOAD();
 	if (!have_program("/usr/bin/sqlite3"))
 		SKIP(return, "sqlite3 is not installed (tools/kslab-deps.sh installs it)");
-	compare_runs("cd '%s' && sqlite3 db <<'EOF'\n"
-		     "CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT, v INTEGER);\n"
-		     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)\n"
-		     "  INSERT INTO t(k, v) SELECT 'key' || (i * 7919 %% 1000), i * i %% 977 FROM n;\n"
-		     "CREATE INDEX tk ON t(k);\n"
-		     "SELECT count(*), sum(v), max(length(k)) FROM t;\n"
-		     "SELECT k, count(*), sum(v) FROM t GROUP BY k ORDER BY sum(v) DESC LIMIT 3;\n"
-		     "SELECT group_concat(id) FROM (SELECT id FROM t WHERE k = 'key7' ORDER BY v, id LIMIT 5);\n"
-		     "EOF");
+	compare_runs(_metadata, sqlite3_script);
 }
+
+static const char *const git_script[] = {
+	"set -e",
+	"cd \"$KSLAB_TEST_MALLOC_DIR\"",
+	"export HOME=$PWD GIT_CONFIG_NOSYSTEM=1",
+	"export GIT_AUTHOR_NAME=k GIT_AUTHOR_EMAIL=k@example.org",
+	"export GIT_COMMITTER_NAME=k GIT_COMMITTER_EMAIL=k@example.org",
+	"export GIT_AUTHOR_DATE=2024-01-01T00:00:00Z GIT_COMMITTER_DATE=2024-01-01T00:00:00Z",
+	"git init -q -b main repo && cd repo",
+	"for i in 1 2 3; do seq $i 5000 > f$i; git add f$i; git commit -q -m \"commit $i\"; done",
+	"git log --format='%H %s'",
+	"git cat-file -p 'HEAD^{tree}'",
+	"git gc -q",
+	"git fsck --no-progress",
+	"git rev-list --count HEAD",
+	NULL
+};
 
 TEST(git_init_add_commit_log_matches_a_plain_run)
 {
-	REQUIRE_PRELOAD();
 	if (!have_program("/usr/bin/git"))
 		SKIP(return, "git is not installed");
-	compare_runs("cd '%s' && export HOME=$PWD GIT_CONFIG_NOSYSTEM=1 "
-		     "GIT_AUTHOR_NAME=k GIT_AUTHOR_EMAIL=k@example.org "
-		     "GIT_COMMITTER_NAME=k GIT_COMMITTER_EMAIL=k@example.org "
-		     "GIT_AUTHOR_DATE='2024-01-01T00:00:00Z' "
-		     "GIT_COMMITTER_DATE='2024-01-01T00:00:00Z' && "
-		     "git init -q -b main repo && cd repo && "
-		     "for i in 1 2 3; do seq $i 5000 > f$i; git add f$i; git commit -q -m \"commit $i\"; done && "
-		     "git log --format='%%H %%s' && git cat-file -p HEAD^{tree} && "
-		     "git gc -q && git fsck --no-progress && git rev-list --count HEAD");
+	compare_runs(_metadata, git_script);
 }
 
 /* ---- main ------------------------------------------------------------- */
@@ -1051,7 +1065,6 @@ int main(int argc, char **argv)
 {
 	const char *mode = getenv(CHILD_ENV);
 	const char *preloaded = getenv(PRELOADED_ENV);
-	char lib[4096];
 
 	if (mode) {
 		if (!strcmp(mode, "double_free"))
@@ -1061,9 +1074,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "malloc_test: unknown child mode %s\n", mode);
 		return 2;
 	}
-	if (KSLAB_TEST_SANITIZED)
-		return test_harness_run(argc, argv);
+	if (KSLAB_TEST_SANITIZED) {
+		ksft_print_header();
+		ksft_exit_skip("%s\n", SANITIZER_SKIP);
+	}
 	if (!preloaded) {
+		char lib[4096];
+
 		if (find_library(lib, sizeof(lib))) {
 			fprintf(stderr, "malloc_test: %s not found (build it with make, or set %s)\n",
 				lib, LIB_ENV);
