@@ -4,13 +4,15 @@
 #
 # Targets:
 #   all (default)  libkslab.a, libkslab.so.0 (+ libkslab.so), kslab.pc,
-#                  the selftests and the tools, in the output directory
+#                  libkslab-malloc.so.0 (+ libkslab-malloc.so, the malloc
+#                  replacement), kslab-malloc.pc, the selftests and the
+#                  tools, in the output directory
 #   test           build and run the selftests; the last line reads
 #                  "selftests: N passed, M failed, K skipped"
 #   run            build and run the finalizer demos in tools/finalizer-demo
 #   bench          build tools/bench/bench and run tools/bench/run.sh
 #   lint           checkpatch.pl and cppcheck over the C sources
-#   install        library, include/kslab/*.h and kslab.pc into
+#   install        libraries, include/kslab/*.h and the .pc files into
 #                  $(DESTDIR)$(PREFIX); uninstall removes them again, with
 #                  the directories install created (recorded in
 #                  .install-dirs in the output directory)
@@ -38,7 +40,8 @@
 #   DESTDIR=       staging root prepended to every installed path
 #
 # What gets built is listed in the Kbuild files, kernel style: obj-y in
-# mm/Kbuild and lib/Kbuild, selftests-y in selftests/Kbuild, tools-y and
+# mm/Kbuild and lib/Kbuild, malloc-y (the malloc replacement's own
+# objects) in mm/Kbuild, selftests-y in selftests/Kbuild, tools-y and
 # bench-y in tools/Kbuild.  Adding a source file is a one-line change there.
 # A program is built from <name>.c, or from <name>.cc with $(CXX); objects
 # in <name>-objs (from .c or .cc files of its directory) are linked in too.
@@ -125,6 +128,10 @@ ifneq ($(filter-out $(no-deps-goals),$(or $(MAKECMDGOALS),all)),)
   ifneq ($(filter lint,$(MAKECMDGOALS)),)
     deps-missing += $(if $(shell command -v cppcheck 2>/dev/null),,cppcheck)
   endif
+  # the real programs malloc_test runs under libkslab-malloc.so
+  ifneq ($(filter test,$(MAKECMDGOALS)),)
+    deps-missing += $(foreach p,python3 xz sqlite3 git,$(if $(wildcard /usr/bin/$(p)),,$(p)))
+  endif
   ifneq ($(filter bench,$(MAKECMDGOALS)),)
     deps-args := --bench
     bench-peer-headers := /usr/include/jemalloc/jemalloc.h /usr/include/mimalloc.h \
@@ -153,8 +160,9 @@ kslab-cxxflags := -std=c++17 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclud
 kslab-ldflags := -pthread $(sanitize-flags) $(LDFLAGS)
 # Sanitizer runtimes leave undefined references in a shared object (clang
 # links them into executables only), so -z defs holds for plain builds.
-so-ldflags := -shared -Wl,-soname,libkslab.so.0 -Wl,--version-script=libkslab.map \
-	      $(if $(SANITIZE),,-Wl,-z,defs)
+# Each shared library's soname is its file name, its exports its .map.
+so-ldflags = -shared -Wl,-soname,$(@F) -Wl,--version-script=$(filter %.map,$^) \
+	     $(if $(SANITIZE),,-Wl,-z,defs)
 
 # ---------------------------------------------------------------------------
 # Read the Kbuild files.  $(1) is the directory, "" or ending in '/'.  Lists
@@ -163,12 +171,14 @@ so-ldflags := -shared -Wl,-soname,libkslab.so.0 -Wl,--version-script=libkslab.ma
 
 kbuild-dirs :=
 lib-objs :=
+malloc-objs :=
 selftests :=
 tools :=
 bench :=
 
 define read-kbuild
 obj-y :=
+malloc-y :=
 subdir-y :=
 selftests-y :=
 tools-y :=
@@ -176,6 +186,7 @@ bench-y :=
 include $(srctree)/$(1)Kbuild
 kbuild-dirs += $(1)
 lib-objs += $$(addprefix $(1),$$(filter-out %/,$$(obj-y)))
+malloc-objs += $$(addprefix $(1),$$(malloc-y))
 selftests += $$(addprefix $(1),$$(selftests-y))
 tools += $$(addprefix $(1),$$(tools-y))
 bench += $$(addprefix $(1),$$(bench-y))
@@ -188,7 +199,8 @@ $(eval $(call read-kbuild,))
 progs := $(selftests) $(tools) $(bench)
 cxx-progs := $(foreach p,$(progs),$(if $(wildcard $(p).cc),$(p)))
 prog-objs := $(foreach p,$(progs),$(objs-$(p)))
-lib-files := libkslab.a libkslab.so.0 libkslab.so kslab.pc
+lib-files := libkslab.a libkslab.so.0 libkslab.so kslab.pc \
+	     libkslab-malloc.so.0 libkslab-malloc.so kslab-malloc.pc
 
 # ---------------------------------------------------------------------------
 # Kernel-style command printing: $(call cmd,foo) echoes quiet_cmd_foo (or,
@@ -255,10 +267,19 @@ quiet_cmd_ln = LN      $(rel)
 $(out)libkslab.so: $(out)libkslab.so.0
 	$(call cmd,ln)
 
-# kslab.pc from kslab.pc.in: $(1) prefix, $(2) libdir, $(3) includedir,
-# $(4) extra Libs flags.
+# The malloc replacement: the same objects as libkslab's, plus its own,
+# exporting the C library's allocation functions only.
+$(out)libkslab-malloc.so.0: $(addprefix $(out),$(lib-objs) $(malloc-objs)) \
+			    libkslab-malloc.map $(flags-file)
+	$(call cmd,ld_so)
+
+$(out)libkslab-malloc.so: $(out)libkslab-malloc.so.0
+	$(call cmd,ln)
+
+# A .pc file from its template $< (kslab.pc.in, kslab-malloc.pc.in):
+# $(1) prefix, $(2) libdir, $(3) includedir, $(4) extra Libs flags.
 gen-pc = sed -e 's|@PREFIX@|$(1)|' -e 's|@LIBDIR@|$(2)|' -e 's|@INCLUDEDIR@|$(3)|' \
-	     -e 's|@LIBS_EXTRA@ |$(if $(4),$(4) )|' -e 's|@VERSION@|$(KSLAB_VERSION)|' kslab.pc.in
+	     -e 's|@LIBS_EXTRA@ |$(if $(4),$(4) )|' -e 's|@VERSION@|$(KSLAB_VERSION)|' $<
 
 # The uninstalled kslab.pc: headers from the source tree, the library from
 # the output directory, found at run time through its rpath, so that a
@@ -269,6 +290,10 @@ quiet_cmd_gen_pc = GEN     $(rel)
 comma := ,
 
 $(out)kslab.pc: kslab.pc.in Makefile
+	@mkdir -p $(@D)
+	$(call cmd,gen_pc)
+
+$(out)kslab-malloc.pc: kslab-malloc.pc.in Makefile
 	@mkdir -p $(@D)
 	$(call cmd,gen_pc)
 
@@ -305,7 +330,8 @@ $(foreach p,$(progs),$(if $(objs-$(p)),$(eval $(out)$(p): $(addprefix $(out),$(o
 $(addprefix $(out),$(selftests)): prog-cflags := -I$(kselftest-dir) \
 	-Wno-unused-parameter -Wno-sign-compare -Wno-empty-body
 
--include $(wildcard $(addprefix $(out),$(lib-objs:.o=.d) $(prog-objs:.o=.d) $(call prog-dep,$(progs))))
+-include $(wildcard $(addprefix $(out),$(lib-objs:.o=.d) $(malloc-objs:.o=.d) $(prog-objs:.o=.d) \
+		   $(call prog-dep,$(progs))))
 
 # ---------------------------------------------------------------------------
 # Top-level targets
@@ -359,18 +385,22 @@ quiet_cmd_check_pc = CHECK   kslab.pc
 check-pc: lib
 	$(call cmd,check_pc)
 
-# Every global symbol of the library is public API or kslab_-prefixed.
+# Every global symbol of the library is public API or kslab_-prefixed;
+# the malloc replacement exports the C library's names only.
 quiet_cmd_check_symbols = CHECK   symbols
       cmd_check_symbols = bash tools/testing/check-symbols.sh \
-			  $(out)libkslab.a $(out)libkslab.so.0 include
+			  $(out)libkslab.a $(out)libkslab.so.0 include \
+			  $(out)libkslab-malloc.so.0 $(addprefix $(out),$(malloc-objs))
 
 check-symbols: lib
 	$(call cmd,check_symbols)
 
-# Calls between the archive's members run one way: down the layers, plus
-# the named hooks (tools/testing/check-layers.sh, mm/slab_common.c).
+# Calls between the archive's members, and from the malloc replacement's
+# objects into them, run one way: down the layers, plus the named hooks
+# (tools/testing/check-layers.sh, mm/slab_common.c).
 quiet_cmd_check_layers = CHECK   layers
-      cmd_check_layers = bash tools/testing/check-layers.sh $(out)libkslab.a
+      cmd_check_layers = bash tools/testing/check-layers.sh $(out)libkslab.a \
+			 $(addprefix $(out),$(malloc-objs))
 
 check-layers: lib
 	$(call cmd,check_layers)
@@ -499,7 +529,8 @@ pc-includedir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
 dest-lib := $(DESTDIR)$(LIBDIR)
 dest-inc := $(DESTDIR)$(INCLUDEDIR)/kslab
-installed-libs := libkslab.a libkslab.so.0 libkslab.so pkgconfig/kslab.pc
+installed-libs := libkslab.a libkslab.so.0 libkslab.so pkgconfig/kslab.pc \
+		  libkslab-malloc.so.0 libkslab-malloc.so pkgconfig/kslab-malloc.pc
 installed-headers := $(notdir $(wildcard include/kslab/*.h))
 
 # Each directory install creates is appended to $(install-log), so that
@@ -512,7 +543,7 @@ quiet_cmd_install_dir = INSTALL $(2)/
 			while [ ! -d "$$d" ]; do new="$$d $$new"; d=$$(dirname "$$d"); done; \
 			for d in $$new; do mkdir "$$d"; echo "$$d" >> $(install-log); done
 
-install: install-a install-so install-headers install-pc
+install: install-a install-so install-headers install-pc install-malloc
 install-dirs:
 	$(call cmd,install_dir,$(dest-lib)/pkgconfig)
 	$(call cmd,install_dir,$(dest-inc))
@@ -525,6 +556,12 @@ install-headers: install-dirs
 	$(call cmd,install_headers,$(dest-inc))
 install-pc: kslab.pc.in install-dirs
 	$(call cmd,install_pc,$(dest-lib)/pkgconfig/kslab.pc)
+install-malloc: install-malloc-so install-malloc-pc
+install-malloc-so: $(out)libkslab-malloc.so.0 install-dirs
+	$(call cmd,install,755,$(dest-lib)/libkslab-malloc.so.0)
+	$(call cmd,install_ln,libkslab-malloc.so.0,$(dest-lib)/libkslab-malloc.so)
+install-malloc-pc: kslab-malloc.pc.in install-dirs
+	$(call cmd,install_pc,$(dest-lib)/pkgconfig/kslab-malloc.pc)
 
 # The files by name; include/kslab, kslab's own, once it is empty; then
 # the directories install recorded on these paths, deepest first, each
@@ -574,6 +611,7 @@ FORCE:
 
 .PHONY: all lib selftests tools test check-pc check-symbols check-layers check-install run bench \
 	lint install install-dirs install-a install-so install-headers install-pc \
+	install-malloc install-malloc-so install-malloc-pc \
 	uninstall deps clean distclean help FORCE
 .DELETE_ON_ERROR:
 

@@ -46,6 +46,7 @@ static const struct option_desc option_table[NR_KSLAB_OPTIONS] = {
 	[OPT_FINALIZE_AT_EXIT]	    = { "KSLAB_FINALIZE_AT_EXIT", 0, 0, LONG_MAX },
 	[OPT_GC_PATIENCE_MS]	    = { "KSLAB_GC_PATIENCE_MS", 10, 0, 60000 },
 	[OPT_WQ_WATCHDOG_MS]	    = { "KSLAB_WQ_WATCHDOG_MS", 30000, 1, LONG_MAX },
+	[OPT_ABORT_ON_ERROR]	    = { "KSLAB_ABORT_ON_ERROR", 0, 0, 1 },
 	[OPT_VERBOSE]		    = { "KSLAB_VERBOSE", 0, 0, 1 },
 };
 

@@ -20,6 +20,7 @@ enum kslab_option {
 	OPT_FINALIZE_AT_EXIT,	/* ms the queue may run on at exit */
 	OPT_GC_PATIENCE_MS,	/* kmem_gc(): how long a finalizer may stall it */
 	OPT_WQ_WATCHDOG_MS,	/* a work item running longer is reported */
+	OPT_ABORT_ON_ERROR,	/* 1: abort() after a report of misuse */
 	OPT_VERBOSE,		/* 1: list every option at start-up */
 	NR_KSLAB_OPTIONS
 };

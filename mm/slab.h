@@ -392,6 +392,13 @@ void *slab_map(size_t size, size_t align);
 void slab_unmap(void *p, size_t size);
 
 /*
+ * kmalloc_aligned - kmalloc() of @size bytes aligned to @align (a power
+ * of two), for the malloc replacement's memalign family (mm/malloc.c);
+ * freed with kfree(), measured with ksize().
+ */
+void *kmalloc_aligned(size_t size, size_t align, gfp_t gfp);
+
+/*
  * mm/slab_common.c: the generic layer's slow paths (never inlined into
  * the fast paths, which would then need a stack frame) and walks
  */

@@ -31,7 +31,10 @@ cache_files=(
 
 # g++ and clang's clang++ build the C++ selftest of the public headers;
 # libdw-dev: elfutils' libdw, which lib/symbolize.c names code addresses with
-packages=(gcc g++ make pkg-config liburcu-dev libdw-dev linux-source-6.1 cppcheck clang)
+# python3, xz-utils, sqlite3, git: the real programs malloc_test runs under
+# libkslab-malloc.so
+packages=(gcc g++ make pkg-config liburcu-dev libdw-dev linux-source-6.1 cppcheck clang
+	  python3 xz-utils sqlite3 git)
 bench_packages=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev golang-go)
 
 usage()

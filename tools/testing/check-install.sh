@@ -14,8 +14,13 @@
 #  1. an empty staging root: install puts every file in place, the
 #     installed kslab.pc has no rpath, a program built with it links
 #     against libkslab.so, carries no RPATH/RUNPATH and runs with
-#     LD_LIBRARY_PATH; uninstall leaves the root as empty as it was,
-#     the directories install created gone with the files;
+#     LD_LIBRARY_PATH; the malloc replacement is installed with its
+#     kslab-malloc.pc, whose preload variable names it: a program linked
+#     with it through pkg-config gets its malloc() from it, and a system
+#     program runs under LD_PRELOAD of it (both skipped in a sanitizer
+#     build, whose runtime must come first in a process); uninstall
+#     leaves the root as empty as it was, the directories install
+#     created gone with the files;
 #  2. a prefix whose include/ already exists, empty, and whose lib/ holds
 #     a file of someone else's: after uninstall both are still there and
 #     nothing else is;
@@ -79,7 +84,9 @@ check_installed_files()
 	local f
 
 	for f in lib/libkslab.a lib/libkslab.so.0 lib/libkslab.so \
-		 lib/pkgconfig/kslab.pc include/kslab/kslab.h include/kslab/slab.h; do
+		 lib/pkgconfig/kslab.pc include/kslab/kslab.h include/kslab/slab.h \
+		 lib/libkslab-malloc.so.0 lib/libkslab-malloc.so \
+		 lib/pkgconfig/kslab-malloc.pc; do
 		[ -e "$root/$f" ] || fail "make install did not install $prefix/$f"
 	done
 }
@@ -110,12 +117,45 @@ check_installed_pc()
 	rm -f "$prog"
 }
 
+# The malloc replacement, as kslab-malloc.pc has it: linked, and preloaded.
+check_installed_malloc()
+{
+	local pc=$root/lib/pkgconfig/kslab-malloc.pc flags preload prog=$work/prog
+
+	if grep -n -e '-rpath' -e 'RPATH' "$pc" >&2; then
+		fail "the installed kslab-malloc.pc forces an rpath"
+	fi
+	preload=$(PKG_CONFIG_PATH=$root/lib/pkgconfig \
+		  $pkg_config --define-variable=prefix="$root" --variable=preload kslab-malloc) ||
+		fail "pkg-config cannot read the installed kslab-malloc.pc"
+	[ -e "$preload" ] || fail "kslab-malloc.pc's preload variable names $preload, which is not installed"
+	flags=$(PKG_CONFIG_PATH=$root/lib/pkgconfig \
+		$pkg_config --define-variable=prefix="$root" --cflags --libs kslab-malloc)
+	case $cc in
+	*-fsanitize=*) return 0 ;;
+	esac
+	# kmalloc-16 serves malloc(1): glibc's smallest chunk holds 24 bytes
+	printf '%s\n' '#include <malloc.h>' '#include <stdlib.h>' '' 'int main(void)' '{' \
+		'	void *p = malloc(1);' '	size_t n = malloc_usable_size(p);' '' \
+		'	free(p);' '	return n != 16;' '}' |
+		$cc -x c - $flags -o "$prog" ||
+		fail "a program does not build with the installed kslab-malloc.pc: $flags"
+	readelf -d "$prog" | grep -q 'NEEDED.*libkslab-malloc\.so\.0' ||
+		fail "a program built with the installed kslab-malloc.pc does not use libkslab-malloc.so.0"
+	LD_LIBRARY_PATH=$root/lib "$prog" ||
+		fail "a program linked with the installed libkslab-malloc.so does not get kslab's malloc()"
+	[ "$(LD_PRELOAD=$preload sh -c 'echo preloaded')" = preloaded ] ||
+		fail "sh does not run under LD_PRELOAD=$preload"
+	rm -f "$prog"
+}
+
 # 1. An empty staging root.
 new_stage 1
 before=$(snapshot "$stage")
 install_into
 check_installed_files
 check_installed_pc
+check_installed_malloc
 uninstall_from
 same_tree "it did not remove exactly what make install created" "$before"
 

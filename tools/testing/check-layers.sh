@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# check-layers.sh LIBKSLAB.A
+# check-layers.sh LIBKSLAB.A [OBJECT...]
 #
 # kslab's layers (the picture at the top of mm/slab_common.c): calls run
 # from a higher layer to a lower one, never back, with two named kinds of
@@ -17,13 +17,27 @@
 # The edges are read from the archive: a member that leaves a symbol
 # undefined calls (or reads) the member that defines it.  Prints each
 # edge that breaks the rule and exits 1; prints a summary and exits 0
-# otherwise.
+# otherwise.  Each OBJECT (the malloc replacement's, linked into
+# libkslab-malloc.so beside the archive's members) is checked as one more
+# member; the archive's calls to malloc(), free() and the rest are calls
+# into the C library, whichever object serves them, not edges to it.
 set -euo pipefail
 
 archive=$1
+shift
+if [ $# -gt 0 ]; then
+	work=$(mktemp -d)
+	trap 'rm -rf "$work"' EXIT
+	cp "$archive" "$work/all.a"
+	ar qc "$work/all.a" "$@"
+	members=$work/all.a
+else
+	members=$archive
+fi
 
 # layer of each member, highest first; equal layers are one module
 declare -A layer=(
+	[malloc.o]=10
 	[lifecycle.o]=9
 	[finalizer.o]=8 [finalizer_queue.o]=8
 	[kfree_rcu.o]=7
@@ -40,13 +54,16 @@ hooks=(__kslab_finalizer_free_hook __kslab_finalizer_free_flush
        __kslab_slab_rcu_pending __kslab_rcu_retire_slabs)
 lifecycle=(kslab_init kslab_thread_register kslab_self kslab_threads
 	   kslab_threads_lock)
+libc_malloc=(malloc free calloc realloc reallocarray posix_memalign
+	     aligned_alloc memalign valloc pvalloc malloc_usable_size)
 HOOKS=" ${hooks[*]} "
+LIBC_MALLOC=" ${libc_malloc[*]} "
 LIFECYCLE=" ${lifecycle[*]} "
 
 declare -A owner
 while read -r member sym; do
 	owner[$sym]=$member
-done < <(nm -A -g --defined-only "$archive" 2>/dev/null |
+done < <(nm -A -g --defined-only "$members" 2>/dev/null |
 	 awk '{ split($1, a, ":"); print a[2], $NF }')
 
 bad=0
@@ -55,6 +72,7 @@ declare -A seen
 while read -r member sym; do
 	to=${owner[$sym]:-}
 	[ -n "$to" ] && [ "$to" != "$member" ] || continue
+	case "$LIBC_MALLOC" in *" $sym "*) continue ;; esac
 	from_l=${layer[$member]:-}
 	to_l=${layer[$to]:-}
 	if [ -z "$from_l" ] || [ -z "$to_l" ]; then
@@ -69,8 +87,8 @@ while read -r member sym; do
 	case "$HOOKS" in *" $sym "*) [ "$member" = slab_common.o ] && continue ;; esac
 	echo "check-layers: ${member%.o} calls up into ${to%.o}: $sym" >&2
 	bad=1
-done < <(nm -A -u "$archive" 2>/dev/null |
+done < <(nm -A -u "$members" 2>/dev/null |
 	 awk '{ split($1, a, ":"); print a[2], $NF }' | sort -u)
 
 [ "$bad" = 0 ] || exit 1
-echo "check-layers: $edges edges between $(basename "$archive")'s members, all downward, hooks or lifecycle"
+echo "check-layers: $edges edges between $(basename "$archive")'s members${1:+ and $*}, all downward, hooks or lifecycle"
