@@ -111,6 +111,12 @@ static __cold void report_rcu(const char *what, const void *p)
 	slab_warn("%s %p", what, p);
 }
 
+/* The caller's misuse: KSLAB_ABORT_ON_ERROR applies. */
+static __cold void report_rcu_misuse(const char *what, const void *p)
+{
+	slab_misuse("%s %p", what, p);
+}
+
 static bool inside_read_section(void)
 {
 	return rcu_flavor->read_ongoing && rcu_flavor->read_ongoing();
@@ -578,7 +584,7 @@ void __kslab_kfree_rcu(void *p, size_t head_off)
 		return;
 	if (unlikely(!rcu_free_allowed(p, "kfree_rcu", &bad))) {
 		if (bad)
-			report_rcu("kfree_rcu: invalid pointer (not an object kslab handed out); ignored:",
+			report_rcu_misuse("kfree_rcu: invalid pointer (not an object kslab handed out); ignored:",
 				   p);
 		return;
 	}
@@ -600,12 +606,12 @@ void __kslab_kfree_rcu_mightsleep(void *p)
 		return;
 	if (unlikely(!rcu_free_allowed(p, "kfree_rcu_mightsleep", &bad))) {
 		if (bad)
-			report_rcu("kfree_rcu_mightsleep: invalid pointer (not an object kslab handed out); ignored:",
+			report_rcu_misuse("kfree_rcu_mightsleep: invalid pointer (not an object kslab handed out); ignored:",
 				   p);
 		return;
 	}
 	if (unlikely(inside_read_section()))
-		report_rcu("kfree_rcu_mightsleep() called inside an RCU read-side critical section; object",
+		report_rcu_misuse("kfree_rcu_mightsleep() called inside an RCU read-side critical section; object",
 			   p);
 	if (queue_rcu_free(p, (size_t)-1))
 		return;

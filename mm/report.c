@@ -87,8 +87,30 @@ void slab_warn(const char *fmt, ...)
 void slab_report_bad_free(struct kmem_cache *s, const void *obj,
 			  const char *what)
 {
-	slab_warn("%s: %s of object %p; ignored", s->name, what, obj);
+	slab_misuse("%s: %s of object %p; ignored", s->name, what, obj);
+}
+
+/**
+ * slab_misuse - report misuse of the heap by the caller, kernel style
+ * @fmt: what the caller did
+ *
+ * One "kslab: " line and the caller's stack; then, with
+ * KSLAB_ABORT_ON_ERROR=1, abort(), else the program goes on.  For bad
+ * frees, wrong caches, double frees: not for kslab's own troubles
+ * (slab_warn()).
+ */
+void slab_misuse(const char *fmt, ...)
+{
+	va_list ap;
+
+	flockfile(stderr);
+	fputs("kslab: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 	kslab_dump_stack(0);
+	funlockfile(stderr);
 	report_misuse_end();
 }
 

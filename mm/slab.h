@@ -417,6 +417,8 @@ __printf(1, 2) __cold
 void slab_warn(const char *fmt, ...);
 void slab_report_bad_free(struct kmem_cache *s, const void *obj,
 			  const char *what);
+__printf(1, 2) __cold
+void slab_misuse(const char *fmt, ...);
 
 /*
  * alloc_from_thread_cache / free_to_thread_cache - the fast paths: one

@@ -138,9 +138,8 @@ _Static_assert(KMALLOC_MAX_CACHE_SIZE == 1UL << KMALLOC_SHIFT_HIGH,
 static noinline __cold void report_invalid_free(const char *caller,
 						 const void *p)
 {
-	slab_warn("%s: invalid pointer %p: not an object kslab handed out; ignored",
-		  caller, p);
-	kslab_dump_stack(0);
+	slab_misuse("%s: invalid pointer %p: not an object kslab handed out; ignored",
+		    caller, p);
 }
 
 static __cold void report_cache_free_mismatch(struct kmem_cache *s,
@@ -151,9 +150,8 @@ static __cold void report_cache_free_mismatch(struct kmem_cache *s,
 		report_invalid_free("kmem_cache_free", obj);
 		return;
 	}
-	slab_warn("kmem_cache_free(%s): object %p belongs to different cache %s; ignored",
-		  s ? s->name : "(null)", obj, o->s->name);
-	kslab_dump_stack(0);
+	slab_misuse("kmem_cache_free(%s): object %p belongs to different cache %s; ignored",
+		    s ? s->name : "(null)", obj, o->s->name);
 }
 
 /* -------------------------------------------------------------- caches */

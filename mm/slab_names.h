@@ -106,6 +106,7 @@
 #define slab_next_decay_ms	__kslab_slab_next_decay_ms
 #define slab_rcu_barrier	__kslab_slab_rcu_barrier
 #define slab_rcu_pending	__kslab_slab_rcu_pending
+#define slab_misuse	__kslab_slab_misuse
 #define slab_report_bad_free	__kslab_slab_report_bad_free
 #define slab_thread_exit	__kslab_slab_thread_exit
 #define slab_thread_gone	__kslab_slab_thread_gone

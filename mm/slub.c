@@ -556,8 +556,8 @@ static unsigned int take_objects(struct kmem_cache *s, void **objs,
 static noinline __cold void report_flushed_double_free(struct kmem_cache *s,
 							const void *obj)
 {
-	slab_warn("%s: double free of object %p found when its magazine went back to the slabs; ignored",
-		  s->name, obj);
+	slab_misuse("%s: double free of object %p found when its magazine went back to the slabs; ignored",
+		    s->name, obj);
 }
 
 static void put_objects(struct kmem_cache *s, void **objs, unsigned int n)

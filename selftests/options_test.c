@@ -36,12 +36,27 @@
 
 /* ---- the re-executed child ---------------------------------------------- */
 
+/* Misuse of the heap: a pointer kslab never handed out, then a fine free. */
+static int misuse_main(void)
+{
+	char on_stack[32] = "not from kslab";
+	void *p = kmalloc(100, GFP_KERNEL);
+
+	kfree(on_stack);
+	kfree(p);
+	fputs("went on\n", stderr);
+	return 0;
+}
+
 /* kslab at work in this process and in a forked one: nothing more is said. */
 static int child_main(void)
 {
 	void *p = kmalloc(100, GFP_KERNEL);
 	int status;
 	pid_t pid;
+
+	if (!strcmp(getenv(CHILD_MODE_ENV), "misuse"))
+		return misuse_main();
 
 	if (!p)
 		return 2;
@@ -67,20 +82,25 @@ static bool is_kslab_var(const char *var)
 }
 
 /*
- * run_with_env() - run this binary as a child with @vars (NULL-terminated
- * "NAME=value" strings) in its environment.
+ * run_mode_with_env() - run this binary as a child in @mode with @vars
+ * (NULL-terminated "NAME=value" strings) in its environment.
+ * @status_out: receives the child's wait status; NULL: it must exit with 0
  *
  * Return: what the child wrote on stderr (free() it), or NULL when it
- * could not be run, did not end within TIMEOUT_MS or did not exit with 0.
+ * could not be run, did not end within TIMEOUT_MS or (@status_out NULL)
+ * did not exit with 0.
  */
-static char *run_with_env(const char *const *vars)
+static char *run_mode_with_env(const char *mode, const char *const *vars,
+			       int *status_out)
 {
-	char mode_var[] = CHILD_MODE_ENV "=1";
+	char mode_var[64];
 	char **envp, *text = NULL;
 	size_t n = 0, i, k = 0;
 	FILE *err;
 	int status;
 	pid_t pid;
+
+	snprintf(mode_var, sizeof(mode_var), "%s=%s", CHILD_MODE_ENV, mode);
 
 	while (environ[n])
 		n++;
@@ -104,7 +124,11 @@ static char *run_with_env(const char *const *vars)
 		execle("/proc/self/exe", "options_test", (char *)NULL, envp);
 		_exit(127);
 	}
-	if (wait_child(pid, TIMEOUT_MS, &status) || !child_exited_cleanly(status))
+	if (wait_child(pid, TIMEOUT_MS, &status))
+		goto out;
+	if (status_out)
+		*status_out = status;
+	else if (!child_exited_cleanly(status))
 		goto out;
 
 	text = file_text(err);
@@ -113,6 +137,11 @@ out:
 		fclose(err);
 	free(envp);
 	return text;
+}
+
+static char *run_with_env(const char *const *vars)
+{
+	return run_mode_with_env("1", vars, NULL);
 }
 
 /* The line of @text that starts with @start, copied into @line. */
@@ -270,6 +299,35 @@ TEST(verbose_zero_lists_nothing)
 
 	ASSERT_NE(NULL, text);
 	EXPECT_TEXT_EMPTY(text);
+	free(text);
+}
+
+/* ---- KSLAB_ABORT_ON_ERROR --------------------------------------------- */
+
+TEST(misuse_is_reported_and_the_program_goes_on_by_default)
+{
+	static const char *const vars[] = { NULL };
+	int status = -1;
+	char *text = run_mode_with_env("misuse", vars, &status);
+
+	ASSERT_NE(NULL, text);
+	EXPECT_TRUE(child_exited_cleanly(status)) TH_LOG("status %#x", status);
+	EXPECT_TEXT_CONTAINS(text, "invalid pointer");
+	EXPECT_TEXT_CONTAINS(text, "went on");
+	free(text);
+}
+
+TEST(abort_on_error_aborts_after_the_report_of_an_invalid_free)
+{
+	static const char *const vars[] = { "KSLAB_ABORT_ON_ERROR=1", NULL };
+	int status = -1;
+	char *text = run_mode_with_env("misuse", vars, &status);
+
+	ASSERT_NE(NULL, text);
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT)
+		TH_LOG("status %#x", status);
+	EXPECT_TEXT_CONTAINS(text, "invalid pointer");
+	EXPECT_EQ(NULL, strstr(text, "went on"));
 	free(text);
 }
 
