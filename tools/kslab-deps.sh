@@ -35,7 +35,11 @@ cache_files=(
 # libkslab-malloc.so
 packages=(gcc g++ make pkg-config liburcu-dev libdw-dev linux-source-6.1 cppcheck clang
 	  python3 xz-utils sqlite3 git)
-bench_packages=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev golang-go)
+# --bench: the peer allocators, Go (finalizer bench), and the real programs
+# tools/bench/run.sh runs on every allocator: redis (server, benchmark and
+# cli) and GNU time, which measures sqlite3
+bench_packages=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev golang-go
+		redis-server redis-tools time)
 
 usage()
 {

@@ -36,6 +36,17 @@
 # missing one is skipped with a message, and they share the table
 # "Finalizers and workqueue".
 #
+# The real-program tests (redis-lpush, redis-mix, redis-20k, sqlite) run
+# Debian's redis-server and sqlite3 on every allocator through
+# redis_bench.sh and sqlite_bench.sh, found beside this script: kslab
+# through LD_PRELOAD of libkslab-malloc.so (BENCH_KSLAB_MALLOC, default
+# the one beside the bench binary's tools/), the peers through theirs, and
+# for redis also "own", redis as linked.  They get the table "Real
+# programs": CPU time and peak RSS of the server (sqlite3: of the process),
+# kslab over the best peer and over the program's own allocator.  The
+# sqlite output of every allocator must equal glibc's; a difference fails
+# the run.
+#
 # The table sets each kslab figure beside its target; it reports and does
 # not judge the build: the exit status is 0 even when a target is missed,
 # and non-zero only when a bench process crashed, hung or printed no result.
@@ -47,7 +58,10 @@
 #                  large-16k large-64k large-256k large-1m large-16k-2t
 #                  large-64k-2t large-256k-2t large-1m-2t larson prodcons
 #                  mixed-8t realloc huge rcu-e2e rcu-gp rcu-load rcu-bound
-#                  fin-set fin-drain wq-ordered")
+#                  fin-set fin-drain wq-ordered redis-lpush redis-mix
+#                  redis-20k sqlite")
+#   BENCH_KSLAB_MALLOC  libkslab-malloc.so for the real programs (default
+#                  libkslab-malloc.so.0 of the bench binary's build tree)
 #   BENCH_OUT      raw result lines (default results-<date>.txt beside the
 #                  bench binary)
 #   BENCH_LIBDIR   where the peers' shared objects are
@@ -67,12 +81,17 @@ quick=${QUICK:-0}
 rounds=${ROUNDS:-$([ -n "$quick" ] && echo 1 || echo 3)}
 large_tests="large-16k large-64k large-256k large-1m large-16k-2t large-64k-2t large-256k-2t large-1m-2t"
 workload_tests="larson prodcons mixed-8t realloc huge"
-tests=${BENCH_TESTS:-hot batch kmalloc xthread memory $large_tests $workload_tests rcu-e2e rcu-gp rcu-load rcu-bound fin-set fin-drain wq-ordered}
+real_all="redis-lpush redis-mix redis-20k sqlite"
+tests=${BENCH_TESTS:-hot batch kmalloc xthread memory $large_tests $workload_tests rcu-e2e rcu-gp rcu-load rcu-bound fin-set fin-drain wq-ordered $real_all}
 malloc_bench=$(dirname "$bench")/malloc_bench
 rcu_bench=$(dirname "$bench")/rcu_bench
 fin_bench=$(dirname "$bench")/finalizer_bench
 go_bench=$(dirname "$bench")/finalizer_bench_go
 wq_bench=$(dirname "$bench")/wq_bench
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+redis_bench=$here/redis_bench.sh
+sqlite_bench=$here/sqlite_bench.sh
+kslab_malloc=${BENCH_KSLAB_MALLOC:-$(dirname "$bench")/../../libkslab-malloc.so.0}
 libdir=${BENCH_LIBDIR:-/usr/lib/$(uname -m)-linux-gnu}
 timeout_s=${BENCH_TIMEOUT:-300}
 out=${BENCH_OUT:-$(dirname "$bench")/results-$(date +%Y%m%d-%H%M%S).txt}
@@ -144,6 +163,7 @@ malloc_tests=
 rcu_tests=
 fin_tests=
 wq_tests=
+real_tests=
 for test in $tests; do
 	case $test in
 	large-*|larson|prodcons|mixed-8t|realloc|huge)
@@ -155,6 +175,8 @@ for test in $tests; do
 	wq-ordered)	wq_tests="$wq_tests $test" ;;
 	wq-*)	echo "run.sh: unknown workqueue test $test" >&2; exit 2 ;;
 	hot|batch|kmalloc|xthread|memory)	alloc_tests="$alloc_tests $test" ;;
+	redis-lpush|redis-mix|redis-20k|sqlite)	real_tests="$real_tests $test" ;;
+	redis-*)	echo "run.sh: unknown redis test $test" >&2; exit 2 ;;
 	*)	echo "run.sh: unknown test $test (tools/bench/README lists them)" >&2; exit 2 ;;
 	esac
 done
@@ -202,8 +224,59 @@ if [ -n "$wq_tests" ] && [ ! -x "$wq_bench" ]; then
 	wq_tests=
 fi
 
+# The real programs: each runs when it is installed and kslab's malloc
+# replacement is built.  Their allocators: kslab, glibc, redis as linked
+# ("own"), then the peers, but not the peer redis already links (the same
+# allocator as "own"; its cells say "=own").  glibc's malloc comes first
+# for redis by preloading libc.so.6 itself; sqlite3 uses it unpreloaded.
+real_names=()
+real_preloads=()
+redis_links=
+if [ -n "$real_tests" ]; then
+	if [ ! -e "$kslab_malloc" ]; then
+		echo "run.sh: skipping the real-program tests ($real_tests ): $kslab_malloc not found (make builds it; or set BENCH_KSLAB_MALLOC)" >&2
+		real_tests=
+	fi
+	case $real_tests in
+	*redis-*)
+		if ! command -v redis-server > /dev/null || ! command -v redis-benchmark > /dev/null ||
+		   ! command -v redis-cli > /dev/null; then
+			echo "run.sh: skipping the redis tests: redis-server, redis-benchmark or redis-cli not found (Debian: redis-server, redis-tools; tools/kslab-deps.sh --bench)" >&2
+			case "$real_tests " in
+			*" sqlite "*)	real_tests=" sqlite" ;;
+			*)	real_tests= ;;
+			esac
+		fi ;;
+	esac
+	case $real_tests in
+	*sqlite*)
+		if ! command -v sqlite3 > /dev/null || [ ! -x /usr/bin/time ]; then
+			echo "run.sh: skipping sqlite: sqlite3 or /usr/bin/time not found (Debian: sqlite3, time)" >&2
+			real_tests=${real_tests// sqlite/}
+		fi ;;
+	esac
+	real_names=(kslab glibc)
+	real_preloads=("$kslab_malloc" "")
+	case $real_tests in
+	*redis-*)
+		real_names+=(own)
+		real_preloads+=("")
+		redis_links=$(ldd "$(command -v redis-server)" | awk '$2 == "=>" { print $3 }' |
+			      xargs -r readlink -f) ;;
+	esac
+	for i in "${!names[@]}"; do
+		[ "$i" -lt 2 ] && continue
+		real_names+=("${names[$i]}")
+		real_preloads+=("${preloads[$i]}")
+	done
+fi
+
 errlog=$(mktemp)
-trap 'rm -f "$errlog" "$errlog.out"' EXIT
+trap 'rm -f "$errlog" "$errlog.out" "$errlog.sql"' EXIT
+if [ -n "$real_tests" ] && [ "${real_tests#*sqlite}" != "$real_tests" ]; then
+	bash "$here/sqlite_workload.sh" "$([ -n "$quick" ] && echo 10000 || echo 100000)" \
+		> "$errlog.sql" || exit 2
+fi
 
 cpus=$(nproc)
 read -r load _ < /proc/loadavg
@@ -313,6 +386,31 @@ for ((round = 1; round <= rounds; round++)); do
 		for side in kslab naive; do
 			run_one "$side" "$test" "" "$wq_bench" --impl=$side \
 				"${args[@]}"
+		done
+		echo >&2
+	done
+	for test in $real_tests; do
+		printf 'round %d/%d %-11s' "$round" "$rounds" "$test" >&2
+		for i in "${!real_names[@]}"; do
+			name=${real_names[$i]}
+			so=${real_preloads[$i]}
+			if [ "$test" = sqlite ]; then
+				[ "$name" = own ] && continue
+				run_one "$name" "$test" "" "$sqlite_bench" \
+					--alloc="$name" ${so:+--preload="$so"} \
+					--sql="$errlog.sql"
+				continue
+			fi
+			[ "$name" = glibc ] && so=$(readlink -f "$libdir/libc.so.6")
+			if [ "$name" != glibc ] && [ -n "$so" ] && printf '%s\n' "$redis_links" |
+					  grep -qxF "$(readlink -f "$so")"; then
+				printf ' %s:=own' "$name" >&2
+				echo "# SAME-AS-OWN test=$test alloc=$name" >> "$out"
+				continue
+			fi
+			run_one "$name" "$test" "" "$redis_bench" \
+				--alloc="$name" ${so:+--preload="$so"} \
+				--test="$test" ${quick:+--quick}
 		done
 		echo >&2
 	done
@@ -827,6 +925,113 @@ END {
 	echo "wq-ordered: items per second through an ordered workqueue, kslab against naive."
 fi
 
+# The real-program table: the lowest CPU time and the lowest peak RSS of
+# each allocator over the rounds, kslab over the best of the others and
+# over the program's own allocator (redis: as linked; sqlite3: glibc).  An
+# sqlite output that differs from glibc's is a failure.
+mismatch=0
+if [ -n "$real_tests" ]; then
+	[ -n "$alloc_tests$malloc_tests$rcu_tests$fin_tests$wq_tests" ] && echo
+	awk -v names="${real_names[*]}" -v tests="$real_tests" '
+function field(key,    i) {
+	for (i = 1; i <= NF; i++)
+		if (index($i, key "=") == 1)
+			return substr($i, length(key) + 2);
+	return "";
+}
+function keep(k, v) {
+	if (!(k in best) || v < best[k])
+		best[k] = v;
+}
+function times(r) {
+	return sprintf(r >= 10 ? "%.1fx" : "%.2fx", r);
+}
+/^result test=(redis-|sqlite)/ {
+	t = field("test"); a = field("alloc");
+	keep(t "-cpu" SUBSEP a, field("cpu_ms") + 0);
+	keep(t "-rss" SUBSEP a, field("peak_rss_mib") + 0);
+	if (t == "sqlite")
+		sha[a] = sha[a] " " field("out_sha");
+}
+/^# FAILED test=(redis-|sqlite)/ { crashed[field("test") SUBSEP field("alloc")] = 1 }
+/^# WRONG-ALLOCATOR / {
+	split(field("expected"), e, " ");
+	$0 = substr($0, index($0, "result "));
+	wrong[field("test") SUBSEP e[1]] = 1;
+}
+/^# SAME-AS-OWN / { same[field("test") SUBSEP field("alloc")] = 1 }
+END {
+	n = split(names, alloc, " ");
+	print "Real programs: redis-server (CPU time and peak RSS of the server) and sqlite3";
+	print "(of the process), the best process of each allocator";
+	printf "%-17s %-4s", "test", "unit";
+	for (a = 1; a <= n; a++)
+		printf " %9s", alloc[a];
+	printf "  %-9s %10s %10s\n", "best-peer", "kslab/best", "kslab/own";
+	nt = split(tests, tl, " ");
+	for (i = 1; i <= nt; i++) {
+		t = tl[i];
+		ownname = t == "sqlite" ? "glibc" : "own";
+		for (m = 1; m <= 2; m++) {
+			row = t (m == 1 ? "-cpu" : "-rss");
+			printf "%-17s %-4s", row, m == 1 ? "ms" : "MiB";
+			bp = ""; bv = 0;
+			for (a = 1; a <= n; a++) {
+				k = row SUBSEP alloc[a];
+				if (k in best) {
+					printf " %9s", m == 1 ? sprintf("%d", best[k]) : sprintf("%.1f", best[k]);
+					if (a > 1 && (bp == "" || best[k] < bv)) {
+						bp = alloc[a]; bv = best[k];
+					}
+					continue;
+				}
+				c = t SUBSEP alloc[a];
+				printf " %9s", (c in crashed) ? "crash" : (c in wrong) ? "wrong" : \
+				       (c in same) ? "=own" : (t == "sqlite" && alloc[a] == "own") ? "=glibc" : "-";
+			}
+			k = row SUBSEP "kslab"; o = row SUBSEP ownname;
+			r1 = (k in best) && bv > 0 ? times(best[k] / bv) : "-";
+			r2 = (k in best) && (o in best) && best[o] > 0 ? times(best[k] / best[o]) : "-";
+			printf "  %-9s %10s %10s\n", bp == "" ? "-" : bp, r1, r2;
+		}
+	}
+	bad = 0;
+	if (index(tests, "sqlite")) {
+		ref = "glibc" in sha ? sha["glibc"] : "";
+		for (a = 1; a <= n; a++) {
+			if (!(alloc[a] in sha))
+				continue;
+			split(sha[alloc[a]], s, " ");
+			if (ref == "") {
+				ref = " " s[1];
+			}
+			split(ref, r, " ");
+			for (j in s)
+				if (s[j] != r[1]) {
+					printf "sqlite: FAILED: the output under %s differs from glibc'"'"'s\n", alloc[a];
+					bad = 1;
+					break;
+				}
+		}
+		if (!bad)
+			print "sqlite: the output is the same under every allocator";
+	}
+	exit bad ? 3 : 0;
+}' "$out" || mismatch=1
+
+	echo
+	echo "-cpu: the server's CPU time (user + system) during the workload (sqlite3: the"
+	echo "whole process); -rss: peak resident MiB (VmHWM; sqlite3: GNU time's maximum"
+	echo "RSS).  own: redis as Debian links it (jemalloc 5.3, libjemalloc.so.2), whose"
+	echo "malloc() the preloads replace; =own: that peer is redis's own allocator."
+	echo "kslab/best: kslab over the best other allocator, below 1.0 is less;"
+	echo "kslab/own: kslab over the program's own (redis: own; sqlite3: glibc)."
+fi
+
+if [ $mismatch -ne 0 ]; then
+	echo "run.sh: sqlite's output differed between allocators" >&2
+	failed=1
+fi
 if [ $wrong -ne 0 ]; then
 	echo "run.sh: some preloads did not take; those cells say \"wrong\"" >&2
 fi
