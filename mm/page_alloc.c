@@ -800,11 +800,13 @@ void *__slab_realloc_large(struct slab *slab, size_t new_size)
 		return NULL;
 	}
 	/*
-	 * Else into a free extent of the class, if there is one: its pages are
-	 * dropped (they were free) and the block's move there, no byte
-	 * copied; it keeps its descriptor, which the address map already has.
+	 * Else into a free extent of the class, or the head of a larger one
+	 * (take_free() cuts it): its pages are dropped (they were free) and
+	 * the block's move there, no byte copied, and no new address space
+	 * grows while free extents wait; it keeps its descriptor, which the
+	 * address map already has.
 	 */
-	free_ext = take_class(large_index(new_size), SLAB_GRANULE_SIZE,
+	free_ext = take_free(large_index(new_size), SLAB_GRANULE_SIZE,
 			      GFP_KERNEL);
 	if (free_ext) {
 		to = mremap(start, old, bytes, MREMAP_MAYMOVE | MREMAP_FIXED,
