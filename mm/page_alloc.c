@@ -533,14 +533,15 @@ static bool take_neighbour(struct slab *n, const unsigned char *base,
 	return taken;
 }
 
-/* @to absorbs @from, the extent right after it; both off every list. */
+/*
+ * @to absorbs @from, the extent right after it; both off every list.
+ * Return: false when it could not (the caller keeps both).
+ */
 static bool absorb(struct slab *to, struct slab *from)
 {
 	/* from's last granule is the merged extent's last */
-	if (pagemap_register(to, from->base + from->size - G, G, false)) {
-		put_free(from);
-		return false;
-	}
+	if (pagemap_register(to, from->base + from->size - G, G, false))
+		return false;	/* no map leaf: both stay as they are */
 	if (to->size > G)
 		pagemap_unregister(to->base + to->size - G, G);
 	if (from->size > G)
@@ -567,8 +568,9 @@ static struct slab *merge_free(struct slab *e)
 	if (pthread_mutex_trylock(&decay_lock))
 		return e;
 	n = virt_to_slab(e->base + e->size);
-	if (n && n != e && take_neighbour(n, e->base + e->size, NULL))
-		absorb(e, n);
+	if (n && n != e && take_neighbour(n, e->base + e->size, NULL) &&
+	    !absorb(e, n))
+		put_free(n);
 	n = virt_to_slab(e->base - 1);
 	if (n && n != e && take_neighbour(n, NULL, e->base)) {
 		if (absorb(n, e))
@@ -742,6 +744,8 @@ static bool grow_into_neighbour(struct slab *e, size_t bytes)
 			if (tail)
 				put_free(tail);
 			grown = absorb(e, n);
+			if (!grown)
+				put_free(n);
 		}
 	}
 	pthread_mutex_unlock(&decay_lock);
@@ -776,11 +780,14 @@ void *__slab_realloc_large(struct slab *slab, size_t new_size)
 		struct slab *tail = split_extent(slab, bytes, GFP_KERNEL);
 
 		if (tail) {
+			unsigned long now = kslab_now_ms_coarse();
+
 			madvise(tail->base, tail->size, MADV_DONTNEED);
 			tail->dirty = false;
-			tail->empty_since = kslab_now_ms_coarse();
+			tail->empty_since = now;
+			/* from here another thread may take it: no more reads */
 			put_free(merge_free(tail));
-			note_decay_due(tail->empty_since + large_decay_ms);
+			note_decay_due(now + large_decay_ms);
 		}
 		return start;
 	}
